@@ -1,0 +1,25 @@
+#!/bin/bash
+# deps.sh: install what building and testing Hutch needs on Debian 12, then
+# fetch the Go modules. Run as root. `make deps` runs this; so does .ci/run.
+set -euo pipefail
+
+# Build: make, pkg-config and libseccomp-dev (cgo for runtime/seccomp).
+# Tests: busybox-static (container root filesystems), jq (scripts), iproute2.
+# Anchors: runc and crun (conformance and benchmark baselines), hyperfine (bench).
+# Conformance suite: perl (prove, the TAP harness).
+PACKAGES=(
+	make pkg-config libseccomp-dev
+	busybox-static jq iproute2 util-linux
+	runc crun hyperfine perl
+)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: run as root (it calls apt-get)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+
+cd "$(dirname "$0")/.."
+go mod download
