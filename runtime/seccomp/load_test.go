@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,6 +32,7 @@ const (
 	envProbes = "HUTCH_SECCOMP_TEST_PROBES" // comma-separated probe names
 	envExec   = "HUTCH_SECCOMP_TEST_EXEC"   // JSON argv to exec after Load
 	envDir    = "HUTCH_SECCOMP_TEST_DIR"    // scratch directory for probes
+	envAgent  = "HUTCH_SECCOMP_TEST_AGENT"  // listener socket to send the notify fd to
 )
 
 func TestMain(m *testing.M) {
@@ -68,6 +72,21 @@ func child(path string) int {
 		return 3
 	}
 	fmt.Printf("load_ns=%d\nnotify_fd=%d\n", elapsed.Nanoseconds(), fd)
+
+	if agent := os.Getenv(envAgent); agent != "" {
+		state, _ := json.Marshal(specs.ContainerProcessState{
+			Version:  specs.Version,
+			Fds:      []string{specs.SeccompFdName},
+			Pid:      os.Getpid(),
+			Metadata: cfg.ListenerMetadata,
+			State:    specs.State{Version: specs.Version, ID: "test", Status: specs.StateCreating, Pid: os.Getpid(), Bundle: "/"},
+		})
+		if err := SendListenerFd(agent, fd, state); err != nil {
+			fmt.Println("send listener fd:", err)
+			return 3
+		}
+		unix.Close(fd)
+	}
 
 	if argv := os.Getenv(envExec); argv != "" {
 		var args []string
@@ -157,7 +176,7 @@ type childResult struct {
 
 // runChild loads cfg in a child, runs probes or execs argv, and returns
 // what it printed.
-func runChild(t *testing.T, cfg *specs.LinuxSeccomp, probes []string, argv []string) childResult {
+func runChild(t *testing.T, cfg *specs.LinuxSeccomp, probes []string, argv []string, env ...string) childResult {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("loading a filter without no_new_privs needs CAP_SYS_ADMIN: run as root")
@@ -173,6 +192,7 @@ func runChild(t *testing.T, cfg *specs.LinuxSeccomp, probes []string, argv []str
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envConfig+"="+path, envDir+"="+dir, envProbes+"="+strings.Join(probes, ","))
+	cmd.Env = append(cmd.Env, env...)
 	if argv != nil {
 		a, _ := json.Marshal(argv)
 		cmd.Env = append(cmd.Env, envExec+"="+string(a))
@@ -426,4 +446,148 @@ func busyboxPath(t *testing.T) string {
 	}
 	t.Skip("no busybox (apt-get install busybox-static)")
 	return ""
+}
+
+// TestLoadNotifyAgent plays the seccomp agent: it listens at listenerPath,
+// gets the state and the listener fd from the child (SendListenerFd), and
+// answers the child's mkdir with ENOTTY, which the child sees.
+func TestLoadNotifyAgent(t *testing.T) {
+	if apiLevel() < 6 {
+		t.Skip("libseccomp or kernel without user notification")
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	type agentResult struct {
+		state specs.ContainerProcessState
+		nr    string
+		err   error
+	}
+	done := make(chan agentResult, 1)
+	go func() {
+		var res agentResult
+		defer func() { done <- res }()
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			res.err = err
+			return
+		}
+		defer conn.Close()
+		buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			res.err = err
+			return
+		}
+		if res.err = json.Unmarshal(buf[:n], &res.state); res.err != nil {
+			return
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			res.err = fmt.Errorf("control messages %v: %v", msgs, err)
+			return
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			res.err = fmt.Errorf("rights %v: %v", fds, err)
+			return
+		}
+		fd := libseccomp.ScmpFd(fds[0])
+		defer unix.Close(fds[0])
+		req, err := libseccomp.NotifReceive(fd)
+		if err != nil {
+			res.err = err
+			return
+		}
+		res.nr, _ = req.Data.Syscall.GetName()
+		res.err = libseccomp.NotifRespond(fd, &libseccomp.ScmpNotifResp{ID: req.ID, Error: int32(unix.ENOTTY)})
+	}()
+
+	r := runChild(t, &specs.LinuxSeccomp{
+		DefaultAction:    specs.ActAllow,
+		ListenerPath:     sock,
+		ListenerMetadata: "hello agent",
+		Flags:            []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagWaitKillableRecv},
+		Syscalls:         []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActNotify}},
+	}, []string{"getpid", "mkdir"}, nil, envAgent+"="+sock)
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("agent: %v", res.err)
+	}
+	r.expect(t, map[string]syscall.Errno{"getpid": 0, "mkdir": unix.ENOTTY})
+	if res.nr != "mkdir" {
+		t.Errorf("agent got syscall %q, want mkdir", res.nr)
+	}
+	st := res.state
+	if st.Version != specs.Version || len(st.Fds) != 1 || st.Fds[0] != specs.SeccompFdName || st.Metadata != "hello agent" || st.Pid == 0 || st.State.ID != "test" {
+		t.Errorf("agent got state %+v", st)
+	}
+}
+
+func TestProgramMarshal(t *testing.T) {
+	p, err := Compile(DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+		t.Errorf("flags %#x: listener without SCMP_ACT_NOTIFY", p.Flags)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q Program
+	if err := q.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if q.Flags != p.Flags || !slices.Equal(q.Filter, p.Filter) {
+		t.Fatal("program changed through MarshalBinary and UnmarshalBinary")
+	}
+	if err := q.UnmarshalBinary(b[:len(b)-3]); err == nil {
+		t.Error("UnmarshalBinary took a truncated program")
+	}
+	t.Logf("default profile: %d BPF instructions, flags %#x", len(p.Filter), p.Flags)
+}
+
+func TestCompileCached(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	cfg := DefaultProfile()
+	start := time.Now()
+	p1, err := CompileCached(cfg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := time.Since(start)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("cache has %d entries, want 1", len(entries))
+	}
+	start = time.Now()
+	p2, err := CompileCached(cfg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := time.Since(start)
+	if p1.Flags != p2.Flags || !slices.Equal(p1.Filter, p2.Filter) {
+		t.Fatal("cached program differs")
+	}
+	t.Logf("default profile: compile %v, from cache %v", cold, warm)
+
+	// Another config is another entry; an invalid one is refused, not
+	// looked up.
+	cfg.Syscalls = cfg.Syscalls[1:]
+	if _, err := CompileCached(cfg, dir); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("cache has %d entries, want 2", len(entries))
+	}
+	cfg.DefaultAction = "SCMP_ACT_FOO"
+	if _, err := CompileCached(cfg, dir); err == nil {
+		t.Error("CompileCached took an invalid config")
+	}
 }

@@ -1,10 +1,13 @@
 // Package seccomp turns the runtime-spec linux.seccomp section into a kernel
 // filter with libseccomp and installs it in the calling process.
 //
-// Validate and Load walk the config with the same code (compile), so a config
-// that passes Validate can still fail Load only for reasons of the host: an
-// architecture this libseccomp cannot build, or the kernel refusing the
-// filter.
+// Validate, Compile and Load walk the config with the same code (compile),
+// so a config that passes Validate can still fail Load only for reasons of
+// the host: an architecture this libseccomp cannot build, or the kernel
+// refusing the filter. libseccomp only builds the BPF; Hutch loads it with
+// seccomp(2) itself (Program.Load), which lets the slow part move out of the
+// container's start (Compile on the host, CompileCached) and sets the filter
+// flags the kernel has even when libseccomp is older than them.
 package seccomp
 
 import (
@@ -32,8 +35,9 @@ const maxArgs = 6
 const optimizeFrom = 32
 
 // Validate checks a linux.seccomp section without building a filter: the
-// default action, architectures, flags, every rule's action, errnoRet and
-// argument conditions, and that SCMP_ACT_NOTIFY comes with a listenerPath.
+// default action, architectures, flags (and that this kernel has them),
+// every rule's action, errnoRet and argument conditions, and that
+// SCMP_ACT_NOTIFY comes with a listenerPath.
 // Syscall names that libseccomp does not know are not an error: like runc,
 // Load skips them so that one profile serves kernels and libseccomp
 // versions of different ages.
@@ -59,82 +63,50 @@ func Validate(cfg *specs.LinuxSeccomp) error {
 // When a rule uses SCMP_ACT_NOTIFY, Load returns the listener fd (close on
 // exec) for the caller to hand to the agent at cfg.ListenerPath; otherwise
 // it returns -1.
+//
+// Load is Compile then Program.Load; a runtime that can compile before the
+// container's init runs should do so and only call Program.Load there.
 func Load(cfg *specs.LinuxSeccomp) (notifyFd int, err error) {
-	if cfg == nil {
-		return -1, nil
-	}
-	def, err := convertAction(-1, cfg.DefaultAction, cfg.DefaultErrnoRet)
+	p, err := Compile(cfg)
 	if err != nil {
 		return -1, err
 	}
-	// NewFilter also turns on libseccomp's TSYNC attribute.
-	filter, err := libseccomp.NewFilter(def)
-	if err != nil {
-		return -1, fmt.Errorf("seccomp: new filter: %w", err)
-	}
-	defer filter.Release()
-
-	notify, err := compile(cfg, def, filter)
-	if err != nil {
-		return -1, err
-	}
-	if err := filter.Load(); err != nil {
-		return -1, fmt.Errorf("seccomp: load filter: %w", err)
-	}
-	if !notify {
-		return -1, nil
-	}
-	fd, err := filter.GetNotifFd()
-	if err != nil {
-		return -1, fmt.Errorf("seccomp: get listener fd: %w", err)
-	}
-	return int(fd), nil
+	return p.Load()
 }
 
 // compile checks cfg and, when filter is not nil, adds to it the
-// architectures, flags and rules of cfg. It reports whether a rule uses
-// SCMP_ACT_NOTIFY.
-func compile(cfg *specs.LinuxSeccomp, def libseccomp.ScmpAction, filter *libseccomp.ScmpFilter) (notify bool, err error) {
+// architectures and rules of cfg. It returns the seccomp(2) flags to load
+// the filter with.
+func compile(cfg *specs.LinuxSeccomp, def libseccomp.ScmpAction, filter *libseccomp.ScmpFilter) (flags uint, err error) {
 	if def == libseccomp.ActNotify {
 		// Every syscall would wait for an agent that cannot have the
 		// listener yet: the fd is handed over with syscalls of the
 		// filtered process itself.
-		return false, errdefs.InvalidArgument("linux.seccomp.defaultAction %q: cannot be the default action", cfg.DefaultAction)
+		return 0, errdefs.InvalidArgument("linux.seccomp.defaultAction %q: cannot be the default action", cfg.DefaultAction)
 	}
 
 	for i, a := range cfg.Architectures {
 		arch, ok := archs[a]
 		if !ok {
-			return false, errdefs.InvalidArgument("linux.seccomp.architectures[%d] %q: unknown architecture", i, a)
+			return 0, errdefs.InvalidArgument("linux.seccomp.architectures[%d] %q: unknown architecture", i, a)
 		}
 		if filter != nil {
 			if err := filter.AddArch(arch); err != nil {
-				return false, fmt.Errorf("seccomp: linux.seccomp.architectures[%d] %q: add: %w", i, a, err)
+				return 0, fmt.Errorf("seccomp: linux.seccomp.architectures[%d] %q: add: %w", i, a, err)
 			}
 		}
 	}
 
-	if err := setFlags(cfg.Flags, filter); err != nil {
-		return false, err
-	}
-
-	if filter != nil {
-		// no_new_privs is the runtime's decision (process.noNewPrivileges),
-		// not a side effect of installing the filter.
-		if err := filter.SetNoNewPrivsBit(false); err != nil {
-			return false, fmt.Errorf("seccomp: clear no_new_privs attribute: %w", err)
-		}
-	}
-
 	nrules := 0
+	notify := false
 	for i := range cfg.Syscalls {
 		sc := &cfg.Syscalls[i]
 		act, err := convertAction(i, sc.Action, sc.ErrnoRet)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if len(sc.Names) == 0 {
-			return false, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].names: must name at least one syscall", i)
+			return 0, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].names: must name at least one syscall", i)
 		}
 
 		// Conditions on different arguments are ANDed in one rule. When an
@@ -150,11 +122,11 @@ func compile(cfg *specs.LinuxSeccomp, def libseccomp.ScmpAction, filter *libsecc
 		}
 		for j, a := range sc.Args {
 			if a.Index >= maxArgs {
-				return false, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].args[%d].index %d: syscalls have arguments 0 to 5", i, j, a.Index)
+				return 0, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].args[%d].index %d: syscalls have arguments 0 to 5", i, j, a.Index)
 			}
 			op, ok := operators[a.Op]
 			if !ok {
-				return false, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].args[%d].op %q: unknown operator", i, j, a.Op)
+				return 0, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].args[%d].op %q: unknown operator", i, j, a.Op)
 			}
 			perArg[a.Index]++
 			split = split || perArg[a.Index] > 1
@@ -171,14 +143,14 @@ func compile(cfg *specs.LinuxSeccomp, def libseccomp.ScmpAction, filter *libsecc
 				// with write itself waiting for the agent, nobody ever
 				// gets the fd and the container hangs.
 				if name == "write" {
-					return false, errdefs.InvalidArgument("linux.seccomp.syscalls[%d]: SCMP_ACT_NOTIFY cannot be used for the write syscall", i)
+					return 0, errdefs.InvalidArgument("linux.seccomp.syscalls[%d]: SCMP_ACT_NOTIFY cannot be used for the write syscall", i)
 				}
 			}
 		}
 
 		for k, name := range sc.Names {
 			if name == "" {
-				return false, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].names[%d]: empty syscall name", i, k)
+				return 0, errdefs.InvalidArgument("linux.seccomp.syscalls[%d].names[%d]: empty syscall name", i, k)
 			}
 			if filter == nil {
 				continue
@@ -196,18 +168,21 @@ func compile(cfg *specs.LinuxSeccomp, def libseccomp.ScmpAction, filter *libsecc
 				continue
 			}
 			if err := addRules(filter, nr, act, conds, split); err != nil {
-				return false, fmt.Errorf("seccomp: linux.seccomp.syscalls[%d] %q: add rule: %w", i, name, err)
+				return 0, fmt.Errorf("seccomp: linux.seccomp.syscalls[%d] %q: add rule: %w", i, name, err)
 			}
 			nrules++
 		}
 	}
 
+	if flags, err = filterFlags(cfg.Flags, notify); err != nil {
+		return 0, err
+	}
 	if notify {
 		if cfg.ListenerPath == "" {
-			return false, errdefs.InvalidArgument("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY")
+			return 0, errdefs.InvalidArgument("linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY")
 		}
 		if api := apiLevel(); api < 6 {
-			return false, errdefs.NotImplemented("linux.seccomp: SCMP_ACT_NOTIFY needs libseccomp >= 2.5 and Linux >= 5.7 (api level %d)", api)
+			return 0, errdefs.NotImplemented("linux.seccomp: SCMP_ACT_NOTIFY needs libseccomp >= 2.5 and Linux >= 5.7 (api level %d)", api)
 		}
 	}
 
@@ -216,7 +191,7 @@ func compile(cfg *specs.LinuxSeccomp, def libseccomp.ScmpAction, filter *libsecc
 		// builds a correct (linear) filter, so the error is not fatal.
 		_ = filter.SetOptimize(2)
 	}
-	return notify, nil
+	return flags, nil
 }
 
 func addRules(filter *libseccomp.ScmpFilter, nr libseccomp.ScmpSyscall, act libseccomp.ScmpAction, conds []libseccomp.ScmpCondition, split bool) error {
@@ -234,58 +209,62 @@ func addRules(filter *libseccomp.ScmpFilter, nr libseccomp.ScmpSyscall, act libs
 	return nil
 }
 
-// setFlags turns the spec's filter flags into libseccomp attributes; filter
-// may be nil to only check them.
-func setFlags(flags []specs.LinuxSeccompFlag, filter *libseccomp.ScmpFilter) error {
-	api := apiLevel()
-	if flags == nil {
+// filterFlags turns the spec's filter flags into seccomp(2) flags, checking
+// that the kernel has each.
+func filterFlags(names []specs.LinuxSeccompFlag, notify bool) (uint, error) {
+	var flags uint
+	if notify {
+		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+	}
+	if names == nil {
 		// No flags at all (not even an empty list): allow speculative
 		// store bypass like runc does. Without it kernels whose
 		// spec_store_bypass_disable is "seccomp" (the x86 default before
 		// 5.16) force the mitigation, and its cost, on every filtered task.
-		if filter != nil && api >= 4 {
-			if err := filter.SetSSB(true); err != nil {
-				return fmt.Errorf("seccomp: set %s: %w", specs.LinuxSeccompFlagSpecAllow, err)
-			}
+		if kernelHasFlag(unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW) {
+			flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
 		}
-		return nil
+		return flags, nil
 	}
-	for i, fl := range flags {
-		var need uint
-		var set func(bool) error
-		switch fl {
+	for i, name := range names {
+		var f uint
+		switch name {
 		case FlagTsync:
-			// Always on (see Load).
+			// Always on (see Program.Load).
 			continue
 		case specs.LinuxSeccompFlagLog:
-			need = 3
-			if filter != nil {
-				set = filter.SetLogBit
-			}
+			f = unix.SECCOMP_FILTER_FLAG_LOG
 		case specs.LinuxSeccompFlagSpecAllow:
-			need = 4
-			if filter != nil {
-				set = filter.SetSSB
-			}
+			f = unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
 		case specs.LinuxSeccompFlagWaitKillableRecv:
-			need = 7
-			if filter != nil {
-				set = filter.SetWaitKill
-			}
+			f = unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 		default:
-			return errdefs.InvalidArgument("linux.seccomp.flags[%d] %q: unknown flag", i, fl)
+			return 0, errdefs.InvalidArgument("linux.seccomp.flags[%d] %q: unknown flag", i, name)
 		}
-		if api < need {
-			maj, min, mic := libseccomp.GetLibraryVersion()
-			return errdefs.NotImplemented("linux.seccomp.flags[%d] %q: not supported by libseccomp %d.%d.%d on this kernel (api level %d, need %d)", i, fl, maj, min, mic, api, need)
+		if !kernelHasFlag(f) {
+			return 0, errdefs.NotImplemented("linux.seccomp.flags[%d] %q: not supported by this kernel", i, name)
 		}
-		if set != nil {
-			if err := set(true); err != nil {
-				return fmt.Errorf("seccomp: set %s: %w", fl, err)
-			}
+		// The kernel takes WAIT_KILLABLE_RECV only with a listener; it
+		// changes how the listener's agent is waited for, so without
+		// SCMP_ACT_NOTIFY it has nothing to do.
+		if f == unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV && !notify {
+			continue
 		}
+		flags |= f
 	}
-	return nil
+	return flags, nil
+}
+
+// kernelHasFlag asks the kernel whether it knows a filter flag: given no
+// program, seccomp(2) fails with EFAULT once it has accepted the flags and
+// with EINVAL before. Nothing is installed either way.
+func kernelHasFlag(f uint) bool {
+	if f == unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV {
+		// Only valid with a listener.
+		f |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+	}
+	_, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(f), 0)
+	return errno == unix.EFAULT
 }
 
 // apiLevel is what libseccomp says it and the running kernel support
