@@ -36,3 +36,18 @@ func BenchmarkCompileDefaultProfile(b *testing.B) {
 		filter.Release()
 	}
 }
+
+// BenchmarkCompileCachedHit is the cost of a cache hit: encoding the config
+// for the key, hashing, reading and decoding the program.
+func BenchmarkCompileCachedHit(b *testing.B) {
+	dir := b.TempDir()
+	cfg := DefaultProfile()
+	if _, err := CompileCached(cfg, dir); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := CompileCached(cfg, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

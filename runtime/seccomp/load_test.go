@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -33,6 +33,7 @@ const (
 	envExec   = "HUTCH_SECCOMP_TEST_EXEC"   // JSON argv to exec after Load
 	envDir    = "HUTCH_SECCOMP_TEST_DIR"    // scratch directory for probes
 	envAgent  = "HUTCH_SECCOMP_TEST_AGENT"  // listener socket to send the notify fd to
+	envSplit  = "HUTCH_SECCOMP_TEST_SPLIT"  // Compile first, time only Program.Load
 )
 
 func TestMain(m *testing.M) {
@@ -64,9 +65,22 @@ func child(path string) int {
 		}
 	}()
 
-	start := time.Now()
-	fd, err := Load(&cfg)
-	elapsed := time.Since(start)
+	var fd int
+	var elapsed time.Duration
+	if os.Getenv(envSplit) != "" {
+		p, err := Compile(&cfg)
+		if err != nil {
+			fmt.Println("compile:", err)
+			return 3
+		}
+		start := time.Now()
+		fd, err = p.Load()
+		elapsed = time.Since(start)
+	} else {
+		start := time.Now()
+		fd, err = Load(&cfg)
+		elapsed = time.Since(start)
+	}
 	if err != nil {
 		fmt.Println("load:", err)
 		return 3
@@ -424,6 +438,12 @@ func TestLoadDefaultProfile(t *testing.T) {
 		"thread:unshare":        unix.EPERM,
 	})
 	t.Logf("Load of the default profile (%d rule blocks, architectures %v): %sns", len(DefaultProfile().Syscalls), DefaultProfile().Architectures, r.out["load_ns"])
+}
+
+func TestProgramLoadDefaultProfile(t *testing.T) {
+	r := runChild(t, DefaultProfile(), []string{"getpid", "mkdir", "unshare", "clone3", "thread:unshare"}, nil, envSplit+"=1")
+	r.expect(t, map[string]syscall.Errno{"getpid": 0, "mkdir": 0, "unshare": unix.EPERM, "clone3": unix.ENOSYS, "thread:unshare": unix.EPERM})
+	t.Logf("Program.Load of the compiled default profile: %sns", r.out["load_ns"])
 }
 
 func TestLoadDefaultProfileExec(t *testing.T) {

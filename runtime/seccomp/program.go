@@ -175,7 +175,9 @@ func (p *Program) UnmarshalBinary(b []byte) error {
 // runtime's state root, on tmpfs so that a reboot into another kernel
 // empties it). The key covers the config, the libseccomp version and what
 // it and the kernel support, so a change of either compiles anew. A cache
-// that cannot be read or written only costs the compile.
+// that cannot be read or written only costs the compile. dir must be
+// writable by the runtime alone: a program read from it is loaded as the
+// container's filter without further checks.
 func CompileCached(cfg *specs.LinuxSeccomp, dir string) (*Program, error) {
 	if cfg == nil {
 		return nil, nil
