@@ -1,0 +1,243 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/runtime"
+)
+
+// runForeground is runc's `run`: create, start and, unless detached, wait
+// for the init with signals forwarded and the terminal relayed, then
+// delete the container.
+func runForeground(root, id string, o runtime.CreateOptions, detach, keep bool) (int, error) {
+	terminal, err := bundleWantsTerminal(o.Bundle)
+	if err != nil {
+		return 0, err
+	}
+	var relay *ttyRelay
+	if terminal && o.ConsoleSocket == "" {
+		if detach {
+			return 0, errdefs.InvalidArgument("process.terminal is true: --detach needs --console-socket")
+		}
+		relay, err = newTTYRelay()
+		if err != nil {
+			return 0, err
+		}
+		defer relay.Close()
+		o.ConsoleConn = relay.remote
+	}
+	var sigs chan os.Signal
+	if !detach {
+		// The init is our grandchild when it has its own pid namespace:
+		// become the subreaper so that it is reparented to us.
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return 0, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+		}
+		sigs = make(chan os.Signal, 128)
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+	c, err := runtime.Create(root, id, o)
+	if err != nil {
+		return 0, err
+	}
+	if relay != nil {
+		if err := relay.receive(); err != nil {
+			c.Delete(true)
+			return 0, err
+		}
+	}
+	if err := c.Start(); err != nil {
+		c.Delete(true)
+		return 0, err
+	}
+	if detach {
+		return 0, nil
+	}
+	code := waitProcess(c.State.InitPid, sigs, relay)
+	if relay != nil {
+		relay.drain()
+	}
+	if !keep {
+		if err := c.Delete(true); err != nil {
+			return code, err
+		}
+	}
+	return code, nil
+}
+
+func bundleWantsTerminal(bundle string) (bool, error) {
+	var cfg struct {
+		Process *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
+	}
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false, nil // create reports the missing config properly
+	}
+	if json.Unmarshal(data, &cfg) != nil || cfg.Process == nil {
+		return false, nil
+	}
+	return cfg.Process.Terminal, nil
+}
+
+// waitProcess forwards signals to pid and reaps children until pid exits;
+// it returns the exit status the shell convention gives (128+signal).
+func waitProcess(pid int, sigs chan os.Signal, relay *ttyRelay) int {
+	if relay != nil {
+		relay.resize()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if code, done := reap(pid); done {
+			return code
+		}
+		select {
+		case sig := <-sigs:
+			s := sig.(unix.Signal)
+			switch s {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				// SIGURG is the Go runtime's own preemption signal.
+			case unix.SIGWINCH:
+				if relay != nil {
+					relay.resize()
+				}
+			default:
+				unix.Kill(pid, s)
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+// reap collects every exited child (we are a subreaper, orphans of the
+// container may land here) and reports pid's status when it is among them.
+func reap(pid int) (int, bool) {
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || wpid <= 0 {
+			if err == unix.ECHILD {
+				// Not our child after all (should not happen): poll.
+				if unix.Kill(pid, 0) == unix.ESRCH {
+					return 255, true
+				}
+			}
+			return 0, false
+		}
+		if wpid == pid {
+			if ws.Signaled() {
+				return 128 + int(ws.Signal()), true
+			}
+			return ws.ExitStatus(), true
+		}
+	}
+}
+
+// ttyRelay receives a pty master over a socketpair (the same way a
+// --console-socket caller would) and copies between it and our stdio.
+type ttyRelay struct {
+	local, remote *os.File
+	master        *os.File
+	restore       *unix.Termios
+	outDone       chan struct{}
+}
+
+func newTTYRelay() (*ttyRelay, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &ttyRelay{local: os.NewFile(uintptr(fds[0]), "console-local"), remote: os.NewFile(uintptr(fds[1]), "console-remote")}, nil
+}
+
+func (t *ttyRelay) receive() error {
+	t.remote.Close()
+	master, err := recvFd(t.local)
+	if err != nil {
+		return fmt.Errorf("receive the pty master: %w", err)
+	}
+	t.master = master
+	if tio, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
+		saved := *tio
+		t.restore = &saved
+		raw := *tio
+		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		raw.Oflag &^= unix.OPOST
+		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		raw.Cflag &^= unix.CSIZE | unix.PARENB
+		raw.Cflag |= unix.CS8
+		unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, &raw)
+	}
+	t.outDone = make(chan struct{})
+	go func() {
+		io.Copy(os.Stdout, master)
+		close(t.outDone)
+	}()
+	go io.Copy(master, os.Stdin)
+	return nil
+}
+
+func (t *ttyRelay) resize() {
+	if t.master == nil {
+		return
+	}
+	if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(int(t.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// drain waits (briefly) for the last output of the container.
+func (t *ttyRelay) drain() {
+	if t.outDone == nil {
+		return
+	}
+	select {
+	case <-t.outDone:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+func (t *ttyRelay) Close() {
+	if t.restore != nil {
+		unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, t.restore)
+	}
+	if t.master != nil {
+		t.master.Close()
+	}
+	t.local.Close()
+	t.remote.Close()
+}
+
+// recvFd reads one SCM_RIGHTS message and returns the fd it carries.
+func recvFd(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("no fd in the message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("no fd in the message")
+	}
+	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+}

@@ -1,0 +1,306 @@
+package runtime
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"hutch.dev/hutch/cgroups"
+	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/runtime/seccomp"
+	"hutch.dev/hutch/runtime/specconv"
+	"hutch.dev/hutch/store"
+)
+
+// CreateOptions are the flags of `create` (and of `run`).
+type CreateOptions struct {
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFds   int
+	SystemdCgroup bool
+	// Stdio of the container's init; nil means the caller's own.
+	Stdin, Stdout, Stderr *os.File
+	// ConsoleConn, when set, is used instead of dialling ConsoleSocket
+	// (`run` with a terminal and no --console-socket relays itself).
+	ConsoleConn *os.File
+}
+
+// initConfig is what the Go stage of a child receives first.
+type initConfig struct {
+	Kind         string              `json:"kind"` // initStandard or initSetns
+	ID           string              `json:"id"`
+	Spec         *specs.Spec         `json:"spec,omitempty"`
+	Process      *specs.Process      `json:"process"`
+	Rootfs       string              `json:"rootfs,omitempty"`
+	NoPivot      bool                `json:"no_pivot,omitempty"`
+	NoNewKeyring bool                `json:"no_new_keyring,omitempty"`
+	FifoFd       int                 `json:"fifo_fd"`
+	ConsoleFd    int                 `json:"console_fd"`
+	PreserveFds  int                 `json:"preserve_fds,omitempty"`
+	HooksSync    bool                `json:"hooks_sync,omitempty"`
+	State        *specs.State        `json:"state,omitempty"`
+	CgroupPaths  map[string]string   `json:"cgroup_paths,omitempty"`
+	Seccomp      *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+}
+
+const (
+	initStandard = "standard"
+	initSetns    = "setns"
+)
+
+// Create makes the container's namespaces, root filesystem and cgroup and
+// leaves its init blocked on the exec fifo, as the runtime spec's create
+// operation says; Start releases it.
+func Create(root, id string, opts CreateOptions) (c *Container, err error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	spec, err := specconv.LoadBundle(opts.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Linux.Seccomp != nil {
+		if err := seccomp.Validate(spec.Linux.Seccomp); err != nil {
+			return nil, err
+		}
+	}
+	bundle, _ := filepath.Abs(opts.Bundle)
+
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("state root %s: %w", root, err)
+	}
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return nil, errdefs.AlreadyExists("container %q already exists", id)
+		}
+		return nil, fmt.Errorf("container %q: %w", id, err)
+	}
+	c = &Container{root: root, dir: dir, State: State{
+		ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Created: time.Now().UTC(),
+		Owner: ownerName(), Annotations: spec.Annotations, Config: spec,
+	}}
+	// Everything made from here on is undone if a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			os.RemoveAll(dir)
+			err = fmt.Errorf("container %q: create: %w", id, err)
+		}
+	}()
+	lk, err := c.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+
+	fifoPath := filepath.Join(dir, execFifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("mkfifo %s: %w", fifoPath, err)
+	}
+	// The kernel applies the umask to mkfifo; the container's root (maybe
+	// an unprivileged host uid) must be able to open it for writing.
+	os.Chmod(fifoPath, 0o622)
+	fifoFd, err := unix.Open(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", fifoPath, err)
+	}
+	fifo := os.NewFile(uintptr(fifoFd), fifoPath)
+	defer fifo.Close()
+
+	mgr, err := cgroups.New(spec.Linux.CgroupsPath, id, cgroups.WithSystemd(opts.SystemdCgroup))
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { mgr.Destroy() })
+
+	extra := []*os.File{fifo}
+	consoleFd := -1
+	if spec.Process.Terminal {
+		conn := opts.ConsoleConn
+		if conn == nil {
+			if opts.ConsoleSocket == "" {
+				return nil, errdefs.InvalidArgument("process.terminal is true: --console-socket is required")
+			}
+			conn, err = dialConsoleSocket(opts.ConsoleSocket)
+			if err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+		}
+		extra = append(extra, conn)
+		consoleFd = 1
+	} else if opts.ConsoleSocket != "" {
+		return nil, errdefs.InvalidArgument("--console-socket given but process.terminal is false")
+	}
+
+	req := &spawnRequest{
+		TimeOffsets: spec.Linux.TimeOffsets,
+		UIDMappings: spec.Linux.UIDMappings,
+		GIDMappings: spec.Linux.GIDMappings,
+		Extra:       extra,
+		Stdin:       orFile(opts.Stdin, os.Stdin),
+		Stdout:      orFile(opts.Stdout, os.Stdout),
+		Stderr:      orFile(opts.Stderr, os.Stderr),
+		Cgroup:      mgr,
+	}
+	for i := 0; i < opts.PreserveFds; i++ {
+		req.Preserved = append(req.Preserved, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	// The user namespace is joined first: put it first.
+	for _, ns := range spec.Linux.Namespaces {
+		t := specconv.NamespaceTypes[ns.Type]
+		if ns.Path == "" {
+			req.CloneFlags |= t.Flag
+			continue
+		}
+		j := nsJoin{Type: t.ProcNS, Path: ns.Path}
+		if ns.Type == specs.UserNamespace {
+			req.Joins = append([]nsJoin{j}, req.Joins...)
+		} else {
+			req.Joins = append(req.Joins, j)
+		}
+	}
+
+	sp, err := spawn(req)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Pipe.Close()
+	c.State.InitPid = sp.Pid
+	undo = append(undo, func() { killAndWait(sp.Pid) })
+	if start, _, err := procStat(sp.Pid); err == nil {
+		c.State.InitStart = start
+	}
+	res := specs.LinuxResources{}
+	if spec.Linux.Resources != nil {
+		res = *spec.Linux.Resources
+	}
+	res.Devices = deviceRules(spec)
+	if err := mgr.Set(&res); err != nil {
+		return nil, err
+	}
+	c.State.CgroupPaths = mgr.Paths()
+	c.State.Namespaces = namespacePaths(spec, sp.Pid)
+
+	hooks := spec.Hooks
+	cfg := &initConfig{
+		Kind: initStandard, ID: id, Spec: spec, Process: spec.Process, Rootfs: spec.Root.Path,
+		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring,
+		FifoFd: req.childFd(0), ConsoleFd: -1, PreserveFds: opts.PreserveFds,
+		HooksSync:   hooks != nil && (len(hooks.Prestart) > 0 || len(hooks.CreateRuntime) > 0),
+		State:       c.hookState(StatusCreating),
+		CgroupPaths: c.State.CgroupPaths,
+	}
+	if consoleFd >= 0 {
+		cfg.ConsoleFd = req.childFd(consoleFd)
+	}
+	if err := sp.Pipe.send(cfg); err != nil {
+		return nil, fmt.Errorf("send config to init: %w", err)
+	}
+	if cfg.HooksSync {
+		if err := sp.Pipe.expect(msgHooks); err != nil {
+			return nil, err
+		}
+		st := c.hookState(StatusCreating)
+		if err := runHooks("prestart", hooks.Prestart, st); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createRuntime", hooks.CreateRuntime, st); err != nil {
+			return nil, err
+		}
+		if err := sp.Pipe.sendType(msgHooksDone); err != nil {
+			return nil, err
+		}
+	}
+	if err := sp.Pipe.expect(msgReady); err != nil {
+		return nil, err
+	}
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, sp.Pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// namespacePaths records where exec finds each of the container's
+// namespaces.
+func namespacePaths(spec *specs.Spec, pid int) map[string]string {
+	m := map[string]string{}
+	for _, ns := range spec.Linux.Namespaces {
+		t := specconv.NamespaceTypes[ns.Type]
+		if ns.Path != "" {
+			m[t.ProcNS] = ns.Path
+		} else {
+			m[t.ProcNS] = fmt.Sprintf("/proc/%d/ns/%s", pid, t.ProcNS)
+		}
+	}
+	return m
+}
+
+func orFile(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return store.WriteFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+func dialConsoleSocket(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	return f, nil
+}
+
+func ownerName() string {
+	return strconv.Itoa(os.Geteuid())
+}
+
+// killAndWait kills pid and waits until it is dead: reaped by us, gone, or
+// a zombie waiting for another parent (it has then left its cgroup).
+func killAndWait(pid int) {
+	if pid <= 0 {
+		return
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	for i := 0; i < 500; i++ {
+		var ws unix.WaitStatus
+		if wpid, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); wpid == pid {
+			return
+		}
+		if _, zombie, err := procStat(pid); err != nil || zombie {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,254 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"hutch.dev/hutch/runtime/seccomp"
+	"hutch.dev/hutch/runtime/specconv"
+)
+
+// standardInit sets up a new container from inside its namespaces, one
+// step per line in the order the kernel needs, then waits on the exec fifo
+// and execs the container's process.
+func standardInit(p *syncPipe, cfg *initConfig) error {
+	spec, proc := cfg.Spec, cfg.Process
+	_, newUser := specconv.HasNamespace(spec, specs.UserNamespace)
+	hasUser, _ := specconv.HasNamespace(spec, specs.UserNamespace)
+	_, newNet := specconv.HasNamespace(spec, specs.NetworkNamespace)
+	_, newUTS := specconv.HasNamespace(spec, specs.UTSNamespace)
+	hasMnt, _ := specconv.HasNamespace(spec, specs.MountNamespace)
+
+	if newNet {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	if proc.Terminal || !cfg.NoNewKeyring {
+		// A new session: the terminal becomes ours, and the keyring
+		// below is per session.
+		unix.Setsid()
+	}
+	if !cfg.NoNewKeyring {
+		// A session keyring of its own, so the container cannot read the
+		// host's keys (runc does the same).
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && err != unix.ENOSYS && err != unix.EPERM && err != unix.EACCES {
+			return fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	if hasMnt {
+		if err := setupRootfs(p, cfg, hasUser); err != nil {
+			return err
+		}
+	} else if err := hooksSync(p, cfg); err != nil {
+		return err
+	}
+	if proc.Terminal {
+		if err := setupConsole(cfg.ConsoleFd, proc.ConsoleSize, hasMnt); err != nil {
+			return err
+		}
+	}
+	if newUTS {
+		if err := setHostnames(spec); err != nil {
+			return err
+		}
+	}
+	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
+		return err
+	}
+	if err := setRlimits(proc); err != nil {
+		return err
+	}
+	if err := setOOMScoreAdj(proc); err != nil {
+		return err
+	}
+	if err := setPersonality(spec.Linux); err != nil {
+		return err
+	}
+	if err := setIOPriority(proc); err != nil {
+		return err
+	}
+	if err := setScheduler(proc); err != nil {
+		return err
+	}
+	_ = newUser
+	return finishAndExec(p, cfg, spec.Linux.Seccomp)
+}
+
+// setupRootfs builds the container's mount tree and switches to it.
+func setupRootfs(p *syncPipe, cfg *initConfig, userns bool) error {
+	spec := cfg.Spec
+	if err := prepareRoot(spec, cfg.Rootfs); err != nil {
+		return err
+	}
+	rootfd, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: cfg.Rootfs, Err: err}
+	}
+	defer unix.Close(rootfd)
+	if err := mountAll(cfg, rootfd); err != nil {
+		return err
+	}
+	if !devIsHostBind(spec) {
+		if err := createDevices(spec, rootfd, userns); err != nil {
+			return err
+		}
+	}
+	if err := hooksSync(p, cfg); err != nil {
+		return err
+	}
+	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
+		if err := runHooks("createContainer", spec.Hooks.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	if cfg.NoPivot {
+		err = moveRoot(cfg.Rootfs)
+	} else {
+		err = pivotRoot(cfg.Rootfs)
+	}
+	if err != nil {
+		return err
+	}
+	return finishRootfs(spec)
+}
+
+// hooksSync lets the parent run prestart and createRuntime hooks while the
+// namespaces exist and the root is not yet switched.
+func hooksSync(p *syncPipe, cfg *initConfig) error {
+	if !cfg.HooksSync {
+		return nil
+	}
+	if err := p.sendType(msgHooks); err != nil {
+		return err
+	}
+	return p.expect(msgHooksDone)
+}
+
+// devIsHostBind: a container that bind-mounts the host's /dev gets no
+// device nodes of ours (they would land on the host).
+func devIsHostBind(spec *specs.Spec) bool {
+	for _, m := range spec.Mounts {
+		if m.Destination == "/dev" {
+			mo := specconv.ParseMountOptions(m.Options)
+			return mo.Bind || m.Type == "bind"
+		}
+	}
+	return false
+}
+
+func setHostnames(spec *specs.Spec) error {
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("domainname %q: %w", spec.Domainname, err)
+		}
+	}
+	return nil
+}
+
+func writeSysctls(sysctl map[string]string) error {
+	for k, v := range sysctl {
+		path := "/proc/sys/" + dotsToSlashes(k)
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %s=%s: %w", k, v, unwrapPathErr(err))
+		}
+	}
+	return nil
+}
+
+func dotsToSlashes(k string) string {
+	b := []byte(k)
+	for i, c := range b {
+		switch c {
+		case '.':
+			b[i] = '/'
+		case '/':
+			b[i] = '.'
+		}
+	}
+	return string(b)
+}
+
+// finishAndExec is the common tail of both inits: credentials, seccomp,
+// no_new_privs, the fds, then (standard init only) the exec fifo and the
+// startContainer hooks, and execve.
+func finishAndExec(p *syncPipe, cfg *initConfig, sc *specs.LinuxSeccomp) error {
+	proc := cfg.Process
+	path, err := lookPath(proc)
+	if err != nil {
+		return err
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+	// while we still have it. With no_new_privs, load it last so that the
+	// fewest of our own syscalls run under it.
+	if sc != nil && !proc.NoNewPrivileges {
+		if err := loadSeccomp(sc); err != nil {
+			return err
+		}
+	}
+	if err := closeExecFds(3 + cfg.PreserveFds); err != nil {
+		return err
+	}
+	if err := setCredentials(proc); err != nil {
+		return err
+	}
+	if err := unix.Chdir(proc.Cwd); err != nil {
+		return fmt.Errorf("process.cwd %q: %w", proc.Cwd, err)
+	}
+	if proc.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("process.noNewPrivileges: %w", err)
+		}
+		if sc != nil {
+			if err := loadSeccomp(sc); err != nil {
+				return err
+			}
+		}
+	}
+	if cfg.Kind == initSetns {
+		// The parent learns of success when the close-on-exec socket
+		// closes.
+		return execProcess(path, proc)
+	}
+	if err := p.sendType(msgReady); err != nil {
+		return err
+	}
+	// Block until `start` opens the fifo for reading.
+	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(fifo)
+	if h := cfg.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
+		st := *cfg.State
+		st.Status = StatusRunning
+		if err := runHooks("startContainer", h.StartContainer, &st); err != nil {
+			return err
+		}
+	}
+	return execProcess(path, proc)
+}
+
+func loadSeccomp(sc *specs.LinuxSeccomp) error {
+	fd, err := seccomp.Load(sc)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: %w", err)
+	}
+	if fd >= 0 {
+		unix.Close(fd)
+		return fmt.Errorf("linux.seccomp.listenerPath: seccomp notify is not supported yet")
+	}
+	return nil
+}

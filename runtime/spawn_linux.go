@@ -1,0 +1,181 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"hutch.dev/hutch/cgroups"
+)
+
+// nsJoin is a namespace the child joins by path.
+type nsJoin struct {
+	Type string // /proc/PID/ns name: user, mnt, pid ...
+	Path string
+}
+
+// spawnRequest says how to start a child that ends up inside the
+// container's namespaces: joined ones, new ones, its stdio and the files it
+// inherits.
+type spawnRequest struct {
+	Joins       []nsJoin
+	CloneFlags  uintptr
+	TimeOffsets map[string]specs.LinuxTimeOffset
+	UIDMappings []specs.LinuxIDMapping
+	GIDMappings []specs.LinuxIDMapping
+	// Preserved are passed as fds 3, 4, ... (runc's --preserve-fds);
+	// Extra follow the runtime's own sync socket and executable.
+	Preserved []*os.File
+	Extra     []*os.File
+	Stdin     *os.File
+	Stdout    *os.File
+	Stderr    *os.File
+	// Cgroup, when set, receives the child before it creates any
+	// namespace, so that a new cgroup namespace is rooted at it.
+	Cgroup cgroups.Manager
+}
+
+// spawned is a child that reached its final namespaces.
+type spawned struct {
+	Pid  int
+	Pipe *syncPipe
+	// cmd is the direct child; when the constructor forked (new pid or
+	// time namespace) it has already been reaped and Pid is its child.
+	cmd *exec.Cmd
+}
+
+// childFd is the fd number of Extra[i] in the child.
+func (r *spawnRequest) childFd(i int) int { return 3 + len(r.Preserved) + 2 + i }
+
+// spawn starts `hutch init` from a sealed copy of the binary and walks the
+// nsenter protocol with it (see runtime/nsenter) until it reports the pid
+// of the process that runs in the container's namespaces.
+func spawn(r *spawnRequest) (*spawned, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer childSock.Close()
+
+	exe, err := sealedExe()
+	if err != nil {
+		parentSock.Close()
+		return nil, err
+	}
+	defer exe.Close()
+
+	syncFd := 3 + len(r.Preserved)
+	exeFd := syncFd + 1
+	files := append(append([]*os.File{}, r.Preserved...), childSock, exe)
+	files = append(files, r.Extra...)
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFd),
+		Args:       []string{"hutch", "init"},
+		Env:        []string{"_HUTCH_INITPIPE=" + strconv.Itoa(syncFd)},
+		Stdin:      r.Stdin,
+		Stdout:     r.Stdout,
+		Stderr:     r.Stderr,
+		ExtraFiles: files,
+	}
+	if err := cmd.Start(); err != nil {
+		parentSock.Close()
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	pipe := newSyncPipe(parentSock)
+	fail := func(err error) (*spawned, error) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		pipe.Close()
+		return nil, err
+	}
+	if r.Cgroup != nil {
+		if err := r.Cgroup.Apply(cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+	}
+
+	var b strings.Builder
+	for _, j := range r.Joins {
+		fmt.Fprintf(&b, "join %s %s\n", j.Type, j.Path)
+	}
+	fmt.Fprintf(&b, "flags %d\n", r.CloneFlags)
+	for clock, off := range r.TimeOffsets {
+		fmt.Fprintf(&b, "timens %s %d %d\n", clock, off.Secs, off.Nanosecs)
+	}
+	b.WriteString("end\n")
+	if _, err := parentSock.WriteString(b.String()); err != nil {
+		return fail(fmt.Errorf("send bootstrap: %w", err))
+	}
+
+	for {
+		line, err := pipe.recvLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("container init exited during namespace setup")
+			}
+			return fail(err)
+		}
+		msg := strings.TrimSuffix(string(line), "\n")
+		switch {
+		case msg == "usermap":
+			if err := writeIDMaps(cmd.Process.Pid, r.UIDMappings, r.GIDMappings); err != nil {
+				return fail(err)
+			}
+			if _, err := parentSock.WriteString("mapped\n"); err != nil {
+				return fail(err)
+			}
+		case strings.HasPrefix(msg, "pid "):
+			pid, err := strconv.Atoi(msg[4:])
+			if err != nil {
+				return fail(fmt.Errorf("bad pid from nsenter: %q", msg))
+			}
+			sp := &spawned{Pid: pid, Pipe: pipe, cmd: cmd}
+			if pid != cmd.Process.Pid {
+				// The intermediate process exits right after the fork.
+				cmd.Wait()
+			}
+			return sp, nil
+		case strings.HasPrefix(msg, "error "):
+			return fail(errors.New(msg[len("error "):]))
+		default:
+			return fail(fmt.Errorf("unexpected message from nsenter: %q", msg))
+		}
+	}
+}
+
+// writeIDMaps writes the user namespace maps of pid from the outer user
+// namespace; the kernel checks the writer's privileges there.
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	format := func(ms []specs.LinuxIDMapping) []byte {
+		var b strings.Builder
+		for _, m := range ms {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		return []byte(b.String())
+	}
+	base := "/proc/" + strconv.Itoa(pid)
+	if err := os.WriteFile(base+"/uid_map", format(uids), 0); err != nil {
+		return fmt.Errorf("linux.uidMappings: write %s/uid_map: %w", base, unwrapPathErr(err))
+	}
+	if err := os.WriteFile(base+"/gid_map", format(gids), 0); err != nil {
+		return fmt.Errorf("linux.gidMappings: write %s/gid_map: %w", base, unwrapPathErr(err))
+	}
+	return nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
