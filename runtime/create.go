@@ -64,6 +64,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	tracef("create: begin")
 	spec, err := specconv.LoadBundle(opts.Bundle)
 	if err != nil {
 		return nil, err
@@ -120,6 +121,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	fifo := os.NewFile(uintptr(fifoFd), fifoPath)
 	defer fifo.Close()
 
+	tracef("create: state dir and fifo")
 	mgr, err := cgroups.New(spec.Linux.CgroupsPath, id, cgroups.WithSystemd(opts.SystemdCgroup))
 	if err != nil {
 		return nil, err
@@ -174,10 +176,12 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		}
 	}
 
+	tracef("create: cgroup manager")
 	sp, err := spawn(req)
 	if err != nil {
 		return nil, err
 	}
+	tracef("create: spawned init %d", sp.Pid)
 	defer sp.Pipe.Close()
 	c.State.InitPid = sp.Pid
 	undo = append(undo, func() { killAndWait(sp.Pid) })
@@ -192,6 +196,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if err := mgr.Set(&res); err != nil {
 		return nil, err
 	}
+	tracef("create: cgroup set")
 	c.State.CgroupPaths = mgr.Paths()
 	c.State.Namespaces = namespacePaths(spec, sp.Pid)
 
@@ -228,6 +233,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if err := sp.Pipe.expect(msgReady); err != nil {
 		return nil, err
 	}
+	tracef("create: init ready")
 	if err := c.save(); err != nil {
 		return nil, err
 	}

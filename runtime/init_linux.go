@@ -14,6 +14,7 @@ func Init() {
 	// Capabilities, uid changes, personality and no_new_privs are per
 	// thread: do all of it on one thread, the one that calls execve.
 	goruntime.LockOSThread()
+	tracef("init: main")
 	fd, err := strconv.Atoi(os.Getenv("_HUTCH_INITPIPE"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hutch init: not started by the runtime")

@@ -23,6 +23,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 	_, newUTS := specconv.HasNamespace(spec, specs.UTSNamespace)
 	hasMnt, _ := specconv.HasNamespace(spec, specs.MountNamespace)
 
+	tracef("init: config received")
 	if newNet {
 		if err := loopbackUp(); err != nil {
 			return err
@@ -47,6 +48,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 	} else if err := hooksSync(p, cfg); err != nil {
 		return err
 	}
+	tracef("init: rootfs done")
 	if proc.Terminal {
 		if err := setupConsole(cfg.ConsoleFd, proc.ConsoleSize, hasMnt); err != nil {
 			return err
@@ -90,9 +92,11 @@ func setupRootfs(p *syncPipe, cfg *initConfig, userns bool) error {
 		return &os.PathError{Op: "open", Path: cfg.Rootfs, Err: err}
 	}
 	defer unix.Close(rootfd)
+	tracef("init: root prepared")
 	if err := mountAll(cfg, rootfd); err != nil {
 		return err
 	}
+	tracef("init: mounts done")
 	if !devIsHostBind(spec) {
 		if err := createDevices(spec, rootfd, userns); err != nil {
 			return err
@@ -106,6 +110,7 @@ func setupRootfs(p *syncPipe, cfg *initConfig, userns bool) error {
 			return err
 		}
 	}
+	tracef("init: devices and hooks done")
 	if cfg.NoPivot {
 		err = moveRoot(cfg.Rootfs)
 	} else {
@@ -219,6 +224,7 @@ func finishAndExec(p *syncPipe, cfg *initConfig, sc *specs.LinuxSeccomp) error {
 		// closes.
 		return execProcess(path, proc)
 	}
+	tracef("init: credentials done")
 	if err := p.sendType(msgReady); err != nil {
 		return err
 	}

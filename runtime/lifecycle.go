@@ -66,6 +66,7 @@ func (c *Container) Start() error {
 			return errdefs.FailedPrecondition("container %q: init exited before start", c.State.ID)
 		}
 	}
+	tracef("start: fifo released")
 	os.Remove(fifoPath)
 	c.State.Started = true
 	if err := c.save(); err != nil {
@@ -136,7 +137,10 @@ func (c *Container) Delete(force bool) error {
 		c.signalAll(unix.SIGKILL)
 		c.waitInitGone()
 	}
-	return c.destroy()
+	tracef("delete: processes gone")
+	err = c.destroy()
+	tracef("delete: destroyed")
+	return err
 }
 
 func (c *Container) waitInitGone() {

@@ -66,7 +66,7 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer childSock.Close()
 
-	exe, err := sealedExe()
+	exe, err := protectedExe()
 	if err != nil {
 		parentSock.Close()
 		return nil, err
@@ -80,16 +80,18 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(exeFd),
 		Args:       []string{"hutch", "init"},
-		Env:        []string{"_HUTCH_INITPIPE=" + strconv.Itoa(syncFd)},
+		Env:        []string{"_HUTCH_INITPIPE=" + strconv.Itoa(syncFd), "HUTCH_TRACE=" + os.Getenv("HUTCH_TRACE")},
 		Stdin:      r.Stdin,
 		Stdout:     r.Stdout,
 		Stderr:     r.Stderr,
 		ExtraFiles: files,
 	}
+	tracef("spawn: exe ready")
 	if err := cmd.Start(); err != nil {
 		parentSock.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
+	tracef("spawn: started %d", cmd.Process.Pid)
 	pipe := newSyncPipe(parentSock)
 	fail := func(err error) (*spawned, error) {
 		cmd.Process.Kill()
@@ -112,6 +114,7 @@ func spawn(r *spawnRequest) (*spawned, error) {
 		fmt.Fprintf(&b, "timens %s %d %d\n", clock, off.Secs, off.Nanosecs)
 	}
 	b.WriteString("end\n")
+	tracef("spawn: cgroup applied")
 	if _, err := parentSock.WriteString(b.String()); err != nil {
 		return fail(fmt.Errorf("send bootstrap: %w", err))
 	}
