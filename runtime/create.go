@@ -13,7 +13,6 @@ import (
 
 	"hutch.dev/hutch/cgroups"
 	"hutch.dev/hutch/errdefs"
-	"hutch.dev/hutch/runtime/seccomp"
 	"hutch.dev/hutch/runtime/specconv"
 	"hutch.dev/hutch/store"
 )
@@ -36,20 +35,26 @@ type CreateOptions struct {
 
 // initConfig is what the Go stage of a child receives first.
 type initConfig struct {
-	Kind         string              `json:"kind"` // initStandard or initSetns
-	ID           string              `json:"id"`
-	Spec         *specs.Spec         `json:"spec,omitempty"`
-	Process      *specs.Process      `json:"process"`
-	Rootfs       string              `json:"rootfs,omitempty"`
-	NoPivot      bool                `json:"no_pivot,omitempty"`
-	NoNewKeyring bool                `json:"no_new_keyring,omitempty"`
-	FifoFd       int                 `json:"fifo_fd"`
-	ConsoleFd    int                 `json:"console_fd"`
-	PreserveFds  int                 `json:"preserve_fds,omitempty"`
-	HooksSync    bool                `json:"hooks_sync,omitempty"`
-	State        *specs.State        `json:"state,omitempty"`
-	CgroupPaths  map[string]string   `json:"cgroup_paths,omitempty"`
-	Seccomp      *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	Kind         string            `json:"kind"` // initStandard or initSetns
+	ID           string            `json:"id"`
+	Spec         *specs.Spec       `json:"spec,omitempty"`
+	Process      *specs.Process    `json:"process"`
+	Rootfs       string            `json:"rootfs,omitempty"`
+	NoPivot      bool              `json:"no_pivot,omitempty"`
+	NoNewKeyring bool              `json:"no_new_keyring,omitempty"`
+	FifoFd       int               `json:"fifo_fd"`
+	ConsoleFd    int               `json:"console_fd"`
+	PreserveFds  int               `json:"preserve_fds,omitempty"`
+	HooksSync    bool              `json:"hooks_sync,omitempty"`
+	State        *specs.State      `json:"state,omitempty"`
+	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
+	// SeccompBPF is the container's filter, compiled by the parent (see
+	// compileSeccomp); the init only loads it.
+	SeccompBPF []byte `json:"seccomp_bpf,omitempty"`
+	// SeccompListenerFd is an O_PATH fd on linux.seccomp.listenerPath
+	// (SCMP_ACT_NOTIFY), -1 when there is none.
+	SeccompListenerFd int    `json:"seccomp_listener_fd"`
+	SeccompMetadata   string `json:"seccomp_metadata,omitempty"`
 }
 
 const (
@@ -69,11 +74,9 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if spec.Linux.Seccomp != nil {
-		if err := seccomp.Validate(spec.Linux.Seccomp); err != nil {
-			return nil, err
-		}
-	}
+	// libseccomp needs milliseconds for a big profile: compile while the
+	// init starts.
+	bpf := compileSeccomp(root, spec.Linux.Seccomp)
 	bundle, _ := filepath.Abs(opts.Bundle)
 
 	if err := os.MkdirAll(root, 0o711); err != nil {
@@ -129,6 +132,14 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	undo = append(undo, func() { mgr.Destroy() })
 
 	extra := []*os.File{fifo}
+	listener, err := openSeccompListener(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	if listener != nil {
+		defer listener.Close()
+		extra = append(extra, listener)
+	}
 	consoleFd := -1
 	if spec.Process.Terminal {
 		conn := opts.ConsoleConn
@@ -143,7 +154,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 			defer conn.Close()
 		}
 		extra = append(extra, conn)
-		consoleFd = 1
+		consoleFd = len(extra) - 1
 	} else if opts.ConsoleSocket != "" {
 		return nil, errdefs.InvalidArgument("--console-socket given but process.terminal is false")
 	}
@@ -211,6 +222,13 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	}
 	if consoleFd >= 0 {
 		cfg.ConsoleFd = req.childFd(consoleFd)
+	}
+	cfg.SeccompListenerFd = -1
+	if listener != nil {
+		cfg.SeccompListenerFd = req.childFd(1)
+	}
+	if err := bpf.into(cfg, spec.Linux.Seccomp); err != nil {
+		return nil, err
 	}
 	if err := sp.Pipe.send(cfg); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", err)

@@ -41,8 +41,19 @@ func (c *Container) Exec(opts ExecOptions) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("container %q: exec: %w", id, err)
 	}
+	sc := c.State.Config.Linux.Seccomp
+	bpf := compileSeccomp(c.root, sc)
 	var extra []*os.File
-	consoleFd := -1
+	consoleFd, listenerFd := -1, -1
+	listener, err := openSeccompListener(sc)
+	if err != nil {
+		return 0, err
+	}
+	if listener != nil {
+		defer listener.Close()
+		extra = append(extra, listener)
+		listenerFd = 0
+	}
 	if p.Terminal {
 		conn := opts.ConsoleConn
 		if conn == nil {
@@ -56,6 +67,7 @@ func (c *Container) Exec(opts ExecOptions) (int, error) {
 			defer conn.Close()
 		}
 		extra = append(extra, conn)
+		consoleFd = len(extra) - 1
 	}
 	req := &spawnRequest{
 		Extra:  extra,
@@ -75,18 +87,25 @@ func (c *Container) Exec(opts ExecOptions) (int, error) {
 			req.Joins = append(req.Joins, nsJoin{Type: t, Path: path})
 		}
 	}
-	if len(extra) > 0 {
-		consoleFd = req.childFd(0)
-	}
 	sp, err := spawn(req)
 	if err != nil {
 		return 0, fmt.Errorf("container %q: exec: %w", id, err)
 	}
 	defer sp.Pipe.Close()
 	cfg := &initConfig{
-		Kind: initSetns, ID: id, Process: p, FifoFd: -1, ConsoleFd: consoleFd,
+		Kind: initSetns, ID: id, Process: p, FifoFd: -1, ConsoleFd: -1, SeccompListenerFd: -1,
 		PreserveFds: opts.PreserveFds, NoNewKeyring: opts.NoNewKeyring,
-		Seccomp: c.State.Config.Linux.Seccomp,
+		State: c.hookState(StatusRunning),
+	}
+	if consoleFd >= 0 {
+		cfg.ConsoleFd = req.childFd(consoleFd)
+	}
+	if listenerFd >= 0 {
+		cfg.SeccompListenerFd = req.childFd(listenerFd)
+	}
+	if err := bpf.into(cfg, sc); err != nil {
+		killAndWait(sp.Pid)
+		return 0, fmt.Errorf("container %q: exec: %w", id, err)
 	}
 	if err := sp.Pipe.send(cfg); err != nil {
 		killAndWait(sp.Pid)

@@ -36,5 +36,5 @@ func setnsInit(p *syncPipe, cfg *initConfig) error {
 	if err := setScheduler(proc); err != nil {
 		return err
 	}
-	return finishAndExec(p, cfg, cfg.Seccomp)
+	return finishAndExec(p, cfg)
 }

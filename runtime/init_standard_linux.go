@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -78,7 +79,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 		return err
 	}
 	_ = newUser
-	return finishAndExec(p, cfg, spec.Linux.Seccomp)
+	return finishAndExec(p, cfg)
 }
 
 // setupRootfs builds the container's mount tree and switches to it.
@@ -186,9 +187,13 @@ func dotsToSlashes(k string) string {
 // finishAndExec is the common tail of both inits: credentials, seccomp,
 // no_new_privs, the fds, then (standard init only) the exec fifo and the
 // startContainer hooks, and execve.
-func finishAndExec(p *syncPipe, cfg *initConfig, sc *specs.LinuxSeccomp) error {
+func finishAndExec(p *syncPipe, cfg *initConfig) error {
 	proc := cfg.Process
 	path, err := lookPath(proc)
+	if err != nil {
+		return err
+	}
+	sc, err := newSeccompLoader(cfg)
 	if err != nil {
 		return err
 	}
@@ -196,7 +201,7 @@ func finishAndExec(p *syncPipe, cfg *initConfig, sc *specs.LinuxSeccomp) error {
 	// while we still have it. With no_new_privs, load it last so that the
 	// fewest of our own syscalls run under it.
 	if sc != nil && !proc.NoNewPrivileges {
-		if err := loadSeccomp(sc); err != nil {
+		if err := sc.load(); err != nil {
 			return err
 		}
 	}
@@ -214,7 +219,7 @@ func finishAndExec(p *syncPipe, cfg *initConfig, sc *specs.LinuxSeccomp) error {
 			return fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
 		if sc != nil {
-			if err := loadSeccomp(sc); err != nil {
+			if err := sc.load(); err != nil {
 				return err
 			}
 		}
@@ -247,14 +252,49 @@ func finishAndExec(p *syncPipe, cfg *initConfig, sc *specs.LinuxSeccomp) error {
 	return execProcess(path, proc)
 }
 
-func loadSeccomp(sc *specs.LinuxSeccomp) error {
-	fd, err := seccomp.Load(sc)
+// seccompLoader loads the filter the parent compiled and, for
+// SCMP_ACT_NOTIFY, hands the listener fd to the agent. The parent opened
+// the agent's socket (O_PATH) on the host and passed it down: from inside
+// the container its path may be out of reach, but connecting through
+// /proc/self/fd/N still works.
+type seccompLoader struct {
+	prog seccomp.Program
+	cfg  *initConfig
+}
+
+func newSeccompLoader(cfg *initConfig) (*seccompLoader, error) {
+	if len(cfg.SeccompBPF) == 0 {
+		return nil, nil
+	}
+	l := &seccompLoader{cfg: cfg}
+	if err := l.prog.UnmarshalBinary(cfg.SeccompBPF); err != nil {
+		return nil, fmt.Errorf("linux.seccomp: %w", err)
+	}
+	return l, nil
+}
+
+func (l *seccompLoader) load() error {
+	fd, err := l.prog.Load()
 	if err != nil {
 		return fmt.Errorf("linux.seccomp: %w", err)
 	}
-	if fd >= 0 {
-		unix.Close(fd)
-		return fmt.Errorf("linux.seccomp.listenerPath: seccomp notify is not supported yet")
+	if fd < 0 {
+		return nil
+	}
+	defer unix.Close(fd)
+	if l.cfg.SeccompListenerFd < 0 {
+		return fmt.Errorf("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath")
+	}
+	st := specs.ContainerProcessState{
+		Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: l.cfg.State.Pid,
+		Metadata: l.cfg.SeccompMetadata, State: *l.cfg.State,
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := seccomp.SendListenerFd(fdPath(l.cfg.SeccompListenerFd), fd, data); err != nil {
+		return fmt.Errorf("linux.seccomp.listenerPath: %w", err)
 	}
 	return nil
 }
