@@ -49,9 +49,10 @@ func initCpuset(dir string) error {
 }
 
 // cpusetEnv returns the cpus and memory nodes a cgroup at dir may use: the
-// effective sets of its nearest existing ancestor (itself when it exists).
+// effective sets of its nearest existing ancestor. Not its own, which an
+// update may widen within what the parent allows.
 func cpusetEnv(root, dir string) (cpus, mems, source string) {
-	d := dir
+	d := filepath.Dir(dir)
 	for {
 		c, err1 := readEffective(d, "cpuset.effective_cpus", "cpuset.cpus")
 		n, err2 := readEffective(d, "cpuset.effective_mems", "cpuset.mems")

@@ -92,25 +92,25 @@ func (m *Manager) Validate(r *specs.LinuxResources) error {
 		return nil
 	}
 	env := validate.Env{HugePageSizes: validate.HugePageSizes(m.HugePageDir)}
-	anc := m.existingAncestor()
+	// The nearest existing ancestor decides what the cgroup may use and
+	// enable; when the cgroup exists, that is still its parent.
+	from := m.existingAncestor()
+	if from == m.dir {
+		from = filepath.Dir(m.dir)
+	}
 	if m.owns("cpuset") {
-		env.CPUs, _ = cgfs.Read(anc, "cpuset.cpus.effective")
-		env.Mems, _ = cgfs.Read(anc, "cpuset.mems.effective")
-		env.Source = "parent cgroup " + anc
-		if anc == m.root {
+		env.CPUs, _ = cgfs.Read(from, "cpuset.cpus.effective")
+		env.Mems, _ = cgfs.Read(from, "cpuset.mems.effective")
+		env.Source = "parent cgroup " + from
+		if from == m.root {
 			env.Source = "this machine"
 		}
 	}
 	if err := validate.Resources(r, env); err != nil {
 		return err
 	}
-	// A controller the nearest existing ancestor does not have cannot be
-	// enabled below it: fail before creating anything.
-	// When the cgroup exists its parent still decides what it may enable.
-	from := anc
-	if anc == m.dir {
-		from = filepath.Dir(m.dir)
-	}
+	// A controller the ancestor does not have cannot be enabled below it:
+	// fail before creating anything.
 	avail := m.available(from)
 	for _, c := range controllers {
 		if c.name == Devices || !m.owns(c.name) || !validate.Requested(r, c.name) {
