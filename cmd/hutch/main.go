@@ -1,3 +1,11 @@
+// These keep the Go runtime from reading /proc/self/cgroup, mountinfo and
+// the CPU quota at every start to size GOMAXPROCS: hutch is a short-lived
+// command (and the container's init), and those reads cost more than they
+// could save.
+
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command hutch is Hutch's one binary: the container engine, the OCI
 // runtime (as `hutch-runc` or `hutch runtime VERB`), and the hidden
 // `init` that becomes a container's first process.
