@@ -45,6 +45,7 @@ func newManager(t *testing.T) cgroups.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
+	restoreSubtreeControl(t, m)
 	t.Cleanup(func() {
 		for _, pid := range must(m.Pids()) {
 			_ = syscallKill(pid)
@@ -55,6 +56,31 @@ func newManager(t *testing.T) cgroups.Manager {
 		}
 	})
 	return m
+}
+
+// restoreSubtreeControl undoes, at the end of the test, the controllers
+// that creating the cgroup enabled in the cgroup2 ancestors' subtree_control,
+// so the test leaves the host as it found it. Cleanups run last-in
+// first-out, so this runs after Destroy.
+func restoreSubtreeControl(t *testing.T, m cgroups.Manager) {
+	dir, ok := m.Paths()[""]
+	if !ok {
+		return
+	}
+	for d := filepath.Dir(dir); cgfs.Exists(d, "cgroup.subtree_control"); d = filepath.Dir(d) {
+		before, _ := cgfs.Read(d, "cgroup.subtree_control")
+		t.Cleanup(func() {
+			now, _ := cgfs.Read(d, "cgroup.subtree_control")
+			for _, c := range strings.Fields(now) {
+				if !slices.Contains(strings.Fields(before), c) {
+					_ = cgfs.Write(d, "cgroup.subtree_control", "-"+c)
+				}
+			}
+		})
+		if d == "/" {
+			break
+		}
+	}
 }
 
 func must[T any](v T, _ error) T { return v }
@@ -356,5 +382,28 @@ func TestRealNestedMemoryPath(t *testing.T) {
 		if dir != want {
 			t.Errorf("memory path %s, want %s (below our own memory cgroup)", dir, want)
 		}
+	}
+}
+
+func TestRealV1Devices(t *testing.T) {
+	m := newManager(t)
+	dir, ok := m.Paths()["devices"]
+	if !ok {
+		t.Skip("no v1 devices hierarchy")
+	}
+	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(136)), Access: "rw"},
+	}}
+	if err := m.Set(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, dir, "devices.list"); got != "c 1:3 rwm\nc 136:* rw" {
+		t.Errorf("devices.list = %q", got)
+	}
+	// The same rules again are a no-op (no deny-all window).
+	if err := m.Set(r); err != nil {
+		t.Fatal(err)
 	}
 }
