@@ -182,4 +182,3 @@ func RemoveCreated(created []string) {
 
 // IsNotExist reports whether err says a file or cgroup is missing.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
-
