@@ -87,6 +87,15 @@ func spawn(r *spawnRequest) (*spawned, error) {
 		ExtraFiles: files,
 	}
 	tracef("spawn: exe ready")
+	// A new pid namespace owned by our own user namespace can be made by
+	// clone itself, sparing the constructor a fork. With a new user
+	// namespace the pid namespace must belong to it, so the constructor
+	// creates both.
+	flags := r.CloneFlags
+	if flags&unix.CLONE_NEWPID != 0 && flags&unix.CLONE_NEWUSER == 0 {
+		cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID}
+		flags &^= unix.CLONE_NEWPID
+	}
 	if err := cmd.Start(); err != nil {
 		parentSock.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
@@ -109,7 +118,7 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	for _, j := range r.Joins {
 		fmt.Fprintf(&b, "join %s %s\n", j.Type, j.Path)
 	}
-	fmt.Fprintf(&b, "flags %d\n", r.CloneFlags)
+	fmt.Fprintf(&b, "flags %d\n", flags)
 	for clock, off := range r.TimeOffsets {
 		fmt.Fprintf(&b, "timens %s %d %d\n", clock, off.Secs, off.Nanosecs)
 	}
@@ -142,7 +151,9 @@ func spawn(r *spawnRequest) (*spawned, error) {
 				return fail(fmt.Errorf("bad pid from nsenter: %q", msg))
 			}
 			sp := &spawned{Pid: pid, Pipe: pipe, cmd: cmd}
-			if pid != cmd.Process.Pid {
+			if pid == 0 {
+				sp.Pid = cmd.Process.Pid
+			} else {
 				// The intermediate process exits right after the fork.
 				cmd.Wait()
 			}

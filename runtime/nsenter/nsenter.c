@@ -219,6 +219,8 @@ void hutch_nsenter(void)
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 		return;
 	}
-	snprintf(line, sizeof(line), "pid %d\n", getpid());
-	send_line(line);
+	// "pid 0": the process the parent started is the one that goes on.
+	// Its own getpid() may be 1, if the parent cloned it into a new pid
+	// namespace; the parent knows its real pid.
+	send_line("pid 0\n");
 }

@@ -32,6 +32,7 @@
 //	  |                                        |  write timens offsets
 //	  |                                        |  fork when pid/time ns
 //	  | <--------------------- "pid <n>\n"     |  the process Go runs in
+//	  |                                        |  (0: the one started)
 //	  | <------------------- "error <msg>\n"   |  on any failure
 //
 // After "pid", the Go side of the process reads its configuration from the
