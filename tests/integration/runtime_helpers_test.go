@@ -93,6 +93,7 @@ type runtimeT struct {
 	bin  string // the hutch-runc path to run (runcPath unless changed)
 
 	outputs map[string][2]string // container id -> its stdout and stderr files
+	wrap    []string             // a command (and its args) to run hutch-runc under
 }
 
 // newRuntime returns a runtime with its own state root. When the test ends
@@ -136,8 +137,9 @@ func newID(t *testing.T) string {
 // command returns an exec.Cmd for hutch-runc --root ROOT args..., not
 // started; stdio is left to the caller.
 func (r *runtimeT) command(ctx context.Context, args ...string) *exec.Cmd {
-	full := append([]string{"--root", r.root}, args...)
-	cmd := exec.CommandContext(ctx, r.bin, full...)
+	full := append([]string{r.bin, "--root", r.root}, args...)
+	full = append(append([]string{}, r.wrap...), full...)
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

@@ -18,7 +18,7 @@ const (
 
 func TestUsernsMappedRoot(t *testing.T) {
 	r := newRuntime(t)
-	b := shBundle(t, "id; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user; touch /tmp/made-inside; mkdir /made-dir; chown 1000:1000 /tmp/made-inside",
+	b := shBundle(t, "id; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user; touch /tmp/made-inside; mkdir /made-dir",
 		testbundle.WithUserNamespace(usernsHostID, usernsSize), testbundle.WithWritableRootfs())
 	id := newID(t)
 	out := r.output(b, id)
@@ -37,7 +37,7 @@ func TestUsernsMappedRoot(t *testing.T) {
 	if lines[3] == hostNS(t, "user") {
 		t.Errorf("the container shares the host's user namespace")
 	}
-	for path, want := range map[string]uint32{"/tmp/made-inside": usernsHostID + 1000, "/made-dir": usernsHostID} {
+	for path, want := range map[string]uint32{"/tmp/made-inside": usernsHostID, "/made-dir": usernsHostID} {
 		fi, err := os.Stat(b.Path(path))
 		if err != nil {
 			t.Errorf("file made inside: %v", err)
