@@ -539,3 +539,14 @@ func lineWithPrefix(s, prefix string) string {
 	}
 	return ""
 }
+
+// readFile returns the content of a host file, failing the test if it
+// cannot be read.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
