@@ -94,6 +94,15 @@ type runtimeT struct {
 
 	outputs map[string][2]string // container id -> its stdout and stderr files
 	wrap    []string             // a command (and its args) to run hutch-runc under
+	// deadline, when set, replaces commandTimeout for the next commands.
+	deadline time.Duration
+}
+
+func (r *runtimeT) timeout() time.Duration {
+	if r.deadline > 0 {
+		return r.deadline
+	}
+	return commandTimeout
 }
 
 // newRuntime returns a runtime with its own state root. When the test ends
@@ -152,7 +161,7 @@ func (r *runtimeT) run(args ...string) result {
 // runIn is run with stdin.
 func (r *runtimeT) runIn(stdin string, args ...string) result {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout())
 	defer cancel()
 	cmd := r.command(ctx, args...)
 	var stdout, stderr bytes.Buffer
@@ -163,7 +172,7 @@ func (r *runtimeT) runIn(stdin string, args ...string) result {
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		r.t.Fatalf("hutch-runc %s: did not finish within %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), commandTimeout, res.Stdout, res.Stderr)
+		r.t.Fatalf("hutch-runc %s: did not finish within %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.timeout(), res.Stdout, res.Stderr)
 	case errors.As(err, &ee):
 		res.Code = ee.ExitCode()
 		if ws, ok := ee.Sys().(interface{ Signaled() bool }); ok && ws.Signaled() {
@@ -252,7 +261,7 @@ func (r *runtimeT) runFiles(id string, args ...string) result {
 		r.t.Fatal(err)
 	}
 	defer stderr.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout())
 	defer cancel()
 	cmd := r.command(ctx, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -264,7 +273,7 @@ func (r *runtimeT) runFiles(id string, args ...string) result {
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		r.t.Fatalf("hutch-runc %s: did not finish within %v\nstderr: %s", strings.Join(args, " "), commandTimeout, res.Stderr)
+		r.t.Fatalf("hutch-runc %s: did not finish within %v\nstderr: %s", strings.Join(args, " "), r.timeout(), res.Stderr)
 	case errors.As(err, &ee):
 		res.Code = ee.ExitCode()
 	case err != nil:
