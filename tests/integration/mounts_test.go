@@ -387,3 +387,8 @@ func TestMountsDotDotDestinationRefused(t *testing.T) {
 		})
 	}
 }
+
+// withBind bind-mounts a host directory read-write into the container.
+func withBind(src, dst string) testbundle.Option {
+	return testbundle.WithMount(bindMount(src, dst))
+}
