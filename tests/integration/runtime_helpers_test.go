@@ -559,3 +559,5 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+func readDir(path string) ([]os.DirEntry, error) { return os.ReadDir(path) }
