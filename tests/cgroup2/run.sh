@@ -136,7 +136,8 @@ CGO_ENABLED=1 $GO build -tags netgo,osusergo \
 ln -s hutch "$root/hutch/bin/hutch-runc"
 
 if [ -z "${PKGS:-}" ]; then
-	PKGS="$($GO list ./cgroups/... | tr '\n' ' ') ./tests/cgroup2"
+	# Only packages with tests: `go test -c` writes nothing for the others.
+	PKGS="$($GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./cgroups/... | tr '\n' ' ') ./tests/cgroup2"
 	[ -f tests/integration/cgroups_test.go ] && PKGS="$PKGS ./tests/integration"
 fi
 if [ -z "${IT_RUN:-}" ] && [ -f tests/integration/cgroups_test.go ]; then
@@ -209,7 +210,7 @@ while read -r m; do
 	insmod /lib/modules/\$m || echo "@@@ MODULE-FAILED \$m"
 done </lib/modules/load
 echo "@@@ GUEST \$(uname -r) cpus=\$(nproc) mem=\$(awk '/MemTotal/ {print \$2 " kB"}' /proc/meminfo)"
-echo "@@@ CGROUP2 \$(stat -f -c %T /sys/fs/cgroup) controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "@@@ CGROUP2 \$(grep ' /sys/fs/cgroup ' /proc/mounts) controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)"
 while IFS='	' read -r name run; do
 	cd /hutch/t/\$name
 	echo "@@@ BEGIN \$name"
@@ -241,14 +242,33 @@ append="console=ttyS0 panic=-1 oops=panic"
 [ "$VERBOSE" = 1 ] || append="$append quiet loglevel=1"
 console=$WORK/console.log
 echo "cgroup2: booting $KERNEL ($kver) under qemu (tcg, ${SMP} cpus, ${MEM} MiB, timeout ${TIMEOUT}s)"
-qemu_rc=0
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEM" -smp "$SMP" \
-	-nographic -monitor none -no-reboot \
-	-kernel "$KERNEL" -initrd "$initrd" -append "$append" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$console" | sed -u 's/^/  | /' || qemu_rc=${PIPESTATUS[0]}
+# The guest runs in the background so that a signal to this script (which
+# bash would otherwise hold back until the pipeline ends) stops qemu at once.
+pidfile=$WORK/qemu.pid
+rm -f "$pidfile" "$WORK/qemu.rc"
+trap 'stop_qemu' EXIT
+trap 'stop_qemu; exit 130' INT TERM HUP
+{
+	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEM" -smp "$SMP" \
+		-nographic -monitor none -no-reboot -pidfile "$pidfile" \
+		-kernel "$KERNEL" -initrd "$initrd" -append "$append" </dev/null 2>&1
+	echo $? >"$WORK/qemu.rc"
+} | sed -u 's/\r//g; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$console" | sed -u 's/^/  | /' &
+wait $! || true
+qemu_rc=$(cat "$WORK/qemu.rc" 2>/dev/null || echo "?")
 end=$(date +%s)
 
 summarize "$console" "$qemu_rc" "$((built - start))" "$((end - built))"
+}
+
+# stop_qemu kills the guest this script started, if it still runs.
+stop_qemu() {
+	local pid
+	pid=$(cat "$WORK/qemu.pid" 2>/dev/null) || return 0
+	if [ -n "$pid" ] && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = qemu-system-x86 ]; then
+		kill "$pid" 2>/dev/null || true
+	fi
+	rm -f "$WORK/qemu.pid"
 }
 
 # summarize LOG QEMU_RC BUILD_SECS BOOT_SECS: counts per binary and overall,
