@@ -279,9 +279,11 @@ func TestV2CPUThrottled(t *testing.T) {
 	}))
 	pid := r.start(b, id)
 	dir := cgroupOf(t, pid)
+	t0 := time.Now()
 	waitFor(t, "cpu.stat nr_throttled > 0", func() bool {
 		return cgKV(t, dir, "cpu.stat", "nr_throttled") > 0 && cgKV(t, dir, "cpu.stat", "throttled_usec") > 0
 	})
+	t.Logf("throttled after %v: %s", time.Since(t0).Round(time.Millisecond), strings.ReplaceAll(cgRead(t, dir, "cpu.stat"), "\n", ", "))
 	s := r.stats(id)
 	th := s.Data.CPU.Throttling
 	if th.Periods == 0 || th.ThrottledPeriods == 0 || th.ThrottledTime == 0 {
