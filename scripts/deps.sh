@@ -6,14 +6,13 @@ set -euo pipefail
 # Build: make, pkg-config and libseccomp-dev (cgo for runtime/seccomp).
 # Tests: busybox-static (container root filesystems), jq (scripts), iproute2.
 # Anchors: runc and crun (conformance and benchmark baselines), hyperfine (bench).
-# Conformance suite: perl (prove, the TAP harness).
 # cgroup v2 tests (tests/cgroup2/run.sh): qemu-system-x86 and cpio boot a
 # qemu guest on linux-image-amd64's kernel (installed under /boot and
 # /lib/modules; the running kernel is not touched).
 PACKAGES=(
 	make pkg-config libseccomp-dev
 	busybox-static jq iproute2 util-linux
-	runc crun hyperfine perl
+	runc crun hyperfine
 	qemu-system-x86 linux-image-amd64 cpio
 )
 

@@ -71,11 +71,12 @@ src=$WORK/src
 bin=$WORK/bin
 
 # Fetch and build the suite once per version.
-if [ "$(cat "$WORK/built" 2>/dev/null)" != "$RT_VERSION" ]; then
+stamp="$RT_VERSION tool"
+if [ "$(cat "$WORK/built" 2>/dev/null)" != "$stamp" ]; then
 	echo "conformance: building $RT_MODULE@$RT_VERSION in $WORK" >&2
 	dir=$(cd "$repo" && go mod download -json "$RT_MODULE@$RT_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 	[ -d "$dir" ] || die "go mod download $RT_MODULE@$RT_VERSION failed"
-	rm -rf --one-file-system "$src" "$bin" "$WORK/built"
+	rm -rf --one-file-system "$src" "$bin" "$WORK/built" "$WORK/oci-runtime-tool"
 	cp -r "$dir" "$src"
 	chmod -R u+w "$src"
 	# Its vendor/ tree does not match its go.mod; resolve from the proxy.
@@ -85,8 +86,11 @@ if [ "$(cat "$WORK/built" 2>/dev/null)" != "$RT_VERSION" ]; then
 		export GOFLAGS=-mod=mod GOWORK=off
 		go build -o "$bin/" ./validation/...
 		CGO_ENABLED=0 go build -tags "netgo osusergo" -o runtimetest ./cmd/runtimetest
+		# Not used by the run; `oci-runtime-tool generate` writes the
+		# programs' default config, handy to reproduce a failure.
+		go build -o "$WORK/oci-runtime-tool" ./cmd/oci-runtime-tool
 	)
-	echo "$RT_VERSION" >"$WORK/built"
+	echo "$stamp" >"$WORK/built"
 fi
 
 if [ $# -gt 0 ]; then
