@@ -63,6 +63,13 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
 		return err
 	}
+	// Read-only and masked paths come after the sysctls: /proc/sys is
+	// read-only in the default config.
+	if hasMnt {
+		if err := finishRootfs(spec); err != nil {
+			return err
+		}
+	}
 	if err := setRlimits(proc); err != nil {
 		return err
 	}
@@ -117,10 +124,7 @@ func setupRootfs(p *syncPipe, cfg *initConfig, userns bool) error {
 	} else {
 		err = pivotRoot(cfg.Rootfs)
 	}
-	if err != nil {
-		return err
-	}
-	return finishRootfs(spec)
+	return err
 }
 
 // hooksSync lets the parent run prestart and createRuntime hooks while the

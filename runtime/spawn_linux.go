@@ -42,6 +42,18 @@ type spawnRequest struct {
 	Cgroup cgroups.Manager
 }
 
+// joins reports whether the request joins a namespace of one of the types.
+func (r *spawnRequest) joins(types ...string) bool {
+	for _, j := range r.Joins {
+		for _, t := range types {
+			if j.Type == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // spawned is a child that reached its final namespaces.
 type spawned struct {
 	Pid  int
@@ -91,8 +103,11 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	// clone itself, sparing the constructor a fork. With a new user
 	// namespace the pid namespace must belong to it, so the constructor
 	// creates both.
+	// Not when the constructor forks anyway (a time namespace, or a pid or
+	// time namespace joined): its intermediate would be the new
+	// namespace's PID 1, and its exit would kill the init.
 	flags := r.CloneFlags
-	if flags&unix.CLONE_NEWPID != 0 && flags&unix.CLONE_NEWUSER == 0 {
+	if flags&unix.CLONE_NEWPID != 0 && flags&(unix.CLONE_NEWUSER|unix.CLONE_NEWTIME) == 0 && !r.joins("pid", "time") {
 		cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID}
 		flags &^= unix.CLONE_NEWPID
 	}

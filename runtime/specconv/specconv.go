@@ -139,6 +139,9 @@ func Validate(s *specs.Spec) error {
 			return errdefs.InvalidArgument("linux.timeOffsets: unknown clock %q (monotonic or boottime)", clock)
 		}
 	}
+	if err := validateSysctls(s); err != nil {
+		return err
+	}
 	for i, m := range s.Mounts {
 		if err := validateMount(i, m); err != nil {
 			return err
@@ -216,6 +219,34 @@ func ValidateProcess(p *specs.Process) error {
 	}
 	if p.ConsoleSize != nil && !p.Terminal {
 		p.ConsoleSize = nil
+	}
+	return nil
+}
+
+// ipcSysctls are the kernel.* sysctls that belong to the IPC namespace.
+var ipcSysctls = map[string]bool{
+	"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
+	"kernel.shmall": true, "kernel.shmmax": true, "kernel.shmmni": true, "kernel.shm_rmid_forced": true,
+}
+
+// validateSysctls accepts only sysctls of a namespace the container has:
+// any other would change the host (runc refuses them the same way).
+func validateSysctls(s *specs.Spec) error {
+	for k := range s.Linux.Sysctl {
+		var need specs.LinuxNamespaceType
+		switch {
+		case ipcSysctls[k] || strings.HasPrefix(k, "fs.mqueue."):
+			need = specs.IPCNamespace
+		case strings.HasPrefix(k, "net."):
+			need = specs.NetworkNamespace
+		case k == "kernel.hostname" || k == "kernel.domainname":
+			need = specs.UTSNamespace
+		default:
+			return errdefs.InvalidArgument("linux.sysctl %q: not namespaced: it would change the host", k)
+		}
+		if has, _ := HasNamespace(s, need); !has {
+			return errdefs.InvalidArgument("linux.sysctl %q: needs a %s namespace of the container's own", k, need)
+		}
 	}
 	return nil
 }
