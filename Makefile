@@ -56,7 +56,7 @@ test-integration: build
 # kernel with a busybox initramfs (docs/cgroup2-vm.md). It builds its own
 # static bin/hutch and test binaries; about 2 minutes.
 test-cgroup2:
-	tests/cgroup2/run.sh
+	GO=$(GO) tests/cgroup2/run.sh
 
 # OCI runtime-tools validation suite against bin/hutch-runc
 # (RUNTIME=/usr/sbin/runc make conformance to calibrate).

@@ -89,6 +89,11 @@ chmod 1777 "$root/tmp"
 
 # --- userland ---
 cp /bin/busybox "$root/bin/busybox"
+mkdir -p "$root"/etc "$root"/var/{cache,lib,tmp,run}
+chmod 1777 "$root/var/tmp"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$root/etc/hosts"
 
 # --- kernel modules, dependencies first ---
 declare -A loaded=()
@@ -180,7 +185,7 @@ cat >"$root/init" <<'EOF'
 # the runtime's pivot_root works (the initramfs itself cannot be pivoted).
 B=/bin/busybox
 $B mount -t tmpfs -o mode=0755 tmpfs /newroot
-for d in bin sbin usr lib hutch root tmp run init2; do $B cp -a /$d /newroot/; done
+for d in bin sbin usr lib etc var hutch root tmp run init2; do $B cp -a /$d /newroot/; done
 $B mkdir -p /newroot/proc /newroot/sys /newroot/dev
 exec $B switch_root /newroot /init2
 EOF
@@ -289,6 +294,7 @@ summarize() {
 		cnt[cur, k]++; total[k]++
 		if (k == "FAIL") failed[cur] = failed[cur] " " $3
 	}
+	cur != "" && /^ +--- FAIL: / { failed[cur] = failed[cur] " " $3 }
 	cur != "" && /^panic: / { panicked[cur] = 1 }
 	END {
 		bad = 0
