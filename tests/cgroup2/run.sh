@@ -62,7 +62,7 @@ GO=${GO:-go}
 
 die() { echo "cgroup2: $*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (the guest is unprivileged work, but the packages are installed as root and the kernel image is root-only)"
+[ "$(id -u)" = 0 ] || die "run as root (Debian's /boot/vmlinuz-* is readable by root only)"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: apt-get install qemu-system-x86 (or make deps)"
 command -v cpio >/dev/null || die "cpio missing: apt-get install cpio"
 [ -x /bin/busybox ] || die "/bin/busybox missing: apt-get install busybox-static"
