@@ -83,9 +83,13 @@ for name in "${names[@]}"; do
 done
 
 echo
+# Ratios of means and of medians (the median resists the outliers that other
+# load on the machine causes).
 jq -r '
-	(.results | map({key: .command, value: .mean}) | from_entries) as $m
-	| (.results[] | "\(.command): mean \(.mean * 1000 | . * 100 | round / 100) ms ± \(.stddev * 1000 | . * 100 | round / 100) ms"),
-	  (if $m.crun then "hutch/crun: \($m.hutch / $m.crun | . * 100 | round / 100)" else empty end),
-	  (if $m.runc then "hutch/runc: \($m.hutch / $m.runc | . * 100 | round / 100)" else empty end)
+	def ms: . * 1000 | . * 10 | round / 10;
+	def r2: . * 100 | round / 100;
+	(.results | map({key: .command, value: .}) | from_entries) as $m
+	| (.results[] | "\(.command): mean \(.mean | ms) ms ± \(.stddev | ms) ms, median \(.median | ms) ms, min \(.min | ms) ms"),
+	  (["crun", "runc"][] as $a | select($m[$a])
+	   | "hutch/\($a): \($m.hutch.mean / $m[$a].mean | r2) (means), \($m.hutch.median / $m[$a].median | r2) (medians)")
 ' "$WORK/result.json"
