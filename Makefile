@@ -76,3 +76,9 @@ clean:
 	rm -rf --one-file-system tests/conformance/_work bench/_work
 
 FORCE:
+
+# Docker 20.10 and Podman 4.3 run their containers with bin/hutch-runc
+# (apt-get install docker.io containerd podman; see docs/interop.md).
+test-interop: build
+	tests/interop/run.sh
+.PHONY: test-interop

@@ -351,19 +351,24 @@ start_docker() {
 start_podman() {
 	local p=$T/podman
 	mkdir -p "$p/root" "$p/runroot" "$p/tmp" "$p/networks"
-	# cgroupfs and file events: no systemd here. default_ulimits: Podman
-	# (rootful) asks for nofile 1048576 and nproc 32768, which no runtime
-	# can set without CAP_SYS_RESOURCE (runc and crun fail the same way).
-	cat >"$p/containers.conf" <<-EOF
-	[containers]
-	default_ulimits = ["nofile=20000:20000", "nproc=1024:1024"]
-	[engine]
-	cgroup_manager = "cgroupfs"
-	events_logger = "file"
-	[network]
-	network_config_dir = "$p/networks"
-	default_subnet = "$PODMAN_SUBNET"
-	EOF
+	# Debian's containers.conf (CONTAINERS_CONF replaces it, and users get
+	# its default_sysctls), plus: cgroupfs and file events (no systemd
+	# here); default_ulimits because Podman (rootful) asks for nofile
+	# 1048576 and nproc 32768, which no runtime can set without
+	# CAP_SYS_RESOURCE (runc and crun fail the same way); our own network
+	# config dir and subnet.
+	local distro=/usr/share/containers/containers.conf
+	[ -f "$distro" ] || distro=/dev/null
+	awk -v net="$p/networks" -v subnet="$PODMAN_SUBNET" '
+		{ print }
+		/^\[containers\]/ && !c++ { print "default_ulimits = [\"nofile=20000:20000\", \"nproc=1024:1024\"]" }
+		/^\[engine\]/ && !e++ { print "cgroup_manager = \"cgroupfs\""; print "events_logger = \"file\"" }
+		/^\[network\]/ && !n++ { print "network_config_dir = \"" net "\""; print "default_subnet = \"" subnet "\"" }
+		END {
+			if (!c) { print "[containers]"; print "default_ulimits = [\"nofile=20000:20000\", \"nproc=1024:1024\"]" }
+			if (!e) { print "[engine]"; print "cgroup_manager = \"cgroupfs\""; print "events_logger = \"file\"" }
+			if (!n) { print "[network]"; print "network_config_dir = \"" net "\""; print "default_subnet = \"" subnet "\"" }
+		}' "$distro" >"$p/containers.conf"
 	export CONTAINERS_CONF=$p/containers.conf
 	PODMAN=(podman --root "$p/root" --runroot "$p/runroot" --tmpdir "$p/tmp" --storage-driver overlay)
 	podman_ok=1
@@ -417,7 +422,7 @@ done
 # Nothing of the runtime's left behind once the engines removed everything.
 if [ "$docker_ok" = 1 ]; then
 	"${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
-	check_eq "docker: no runtime state left" "" "$(ls -A "$T/docker/exec/runtime-runc/moby" 2>/dev/null)"
+	check_eq "docker: no runtime state left" "" "$(ls "$T/docker/exec/runtime-runc/moby" 2>/dev/null)"
 fi
 if [ "$podman_ok" = 1 ]; then
 	"${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1 || true
