@@ -199,12 +199,8 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if start, _, err := procStat(sp.Pid); err == nil {
 		c.State.InitStart = start
 	}
-	res := specs.LinuxResources{}
-	if spec.Linux.Resources != nil {
-		res = *spec.Linux.Resources
-	}
-	res.Devices = deviceRules(spec)
-	if err := mgr.Set(&res); err != nil {
+	early, late := splitResources(spec)
+	if err := mgr.Set(early); err != nil {
 		return nil, err
 	}
 	tracef("create: cgroup set")
@@ -251,6 +247,13 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if err := sp.Pipe.expect(msgReady); err != nil {
 		return nil, err
 	}
+	// The init now waits on the exec fifo and needs no more threads or
+	// CPU of its own: the rest of the limits can bite.
+	if late != nil {
+		if err := mgr.Set(late); err != nil {
+			return nil, err
+		}
+	}
 	tracef("create: init ready")
 	if err := c.save(); err != nil {
 		return nil, err
@@ -261,6 +264,25 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		}
 	}
 	return c, nil
+}
+
+// splitResources divides the limits into those set as soon as the init
+// is in its cgroup and those set once it is ready to exec, as runc does
+// for all of them. Memory and devices come first: memory cannot be lowered
+// below what is in use, and the init's allocations should count. CPU, pids,
+// block I/O and the rest come last, so that the runtime's own setup is not
+// throttled, and a container with pids.max=1 can still start: the Go
+// runtime of the init needs its threads until execve.
+func splitResources(spec *specs.Spec) (early, late *specs.LinuxResources) {
+	early = &specs.LinuxResources{Devices: deviceRules(spec)}
+	r := spec.Linux.Resources
+	if r == nil {
+		return early, nil
+	}
+	early.Memory = r.Memory
+	rest := *r
+	rest.Devices, rest.Memory = nil, nil
+	return early, &rest
 }
 
 // namespacePaths records where exec finds each of the container's
