@@ -111,6 +111,8 @@ summary=$logs/summary.txt
 failures=$logs/failures.txt
 : >"$summary"
 : >"$failures"
+descs=$logs/failed-points.txt
+: >"$descs"
 
 # Containers the runtime knows before we start are not ours to delete.
 list_ids() { "$runtime" list -q 2>/dev/null | sort || true; }
@@ -160,6 +162,7 @@ for p in "${programs[@]}"; do
 	fi
 	if [ -n "$note" ] && [ "$notok" = 0 ]; then
 		notok=1
+		echo "$p: (program failed: $note)" >>"$descs"
 		{
 			echo "$p: not ok (program failed: $note)"
 			grep -v '^ok ' "$logs/$p.tap" | tail -n 30 | sed 's/^/    /' || true
@@ -167,6 +170,7 @@ for p in "${programs[@]}"; do
 			echo
 		} >>"$failures"
 	fi
+	sed -n 's/^not ok \([0-9]*\) *-* */\1 - /p' "$logs/$p.tap" | sed "s|^|$p: |" >>"$descs"
 	# Each failing point with the YAML block that follows it.
 	awk -v p="$p" '
 		/^not ok / { print p ": " $0; inblock = 1; next }
@@ -187,8 +191,36 @@ for p in "${programs[@]}"; do
 done
 rmdir "$WORK/tmp" 2>/dev/null || true
 
-result="runtime-tools: $total_ok ok, $total_notok not ok ($total_skip of the ok skipped)"
-echo "$result" | tee -a "$summary"
+echo "runtime-tools: $total_ok ok, $total_notok not ok ($total_skip of the ok skipped)" | tee -a "$summary"
+
+# Sort the failures into expected (expected-failures.txt) and not.
+local unexpected=0 expected=0 line prog text bare pat ok_
+: >"$logs/unexpected.txt"
+while IFS= read -r line; do
+	prog=${line%%: *} text=${line#*: } ok_=
+	# "N - description": match with and without the point number.
+	bare=${text#[0-9]* - }
+	while IFS= read -r pat; do
+		case $pat in ''|'#'*) continue ;; esac
+		[ "${pat%%: *}" = "$prog" ] || continue
+		pat=${pat#*: }
+		if [ "$pat" = '*' ] || [ "${text#"$pat"}" != "$text" ] || [ "${bare#"$pat"}" != "$bare" ]; then
+			ok_=1
+			break
+		fi
+	done <"$here/expected-failures.txt"
+	if [ -n "$ok_" ]; then
+		expected=$((expected + 1))
+	else
+		unexpected=$((unexpected + 1))
+		echo "$line" >>"$logs/unexpected.txt"
+	fi
+done <"$descs"
+echo "of the not ok: $expected expected (test bugs, host limits: expected-failures.txt), $unexpected unexpected" | tee -a "$summary"
+if [ "$unexpected" != 0 ]; then
+	sed 's/^/  unexpected: /' "$logs/unexpected.txt" | tee -a "$summary"
+	return 1
+fi
 }
 
 main "$@"
