@@ -7,6 +7,7 @@
 #   RUNTIME=/usr/sbin/runc tests/interop/run.sh   # calibrate with runc
 #   INTEROP_TRACE=1 ...             # log every runtime argv to $T/runtime.log
 #   INTEROP_KEEP=1 ...              # keep the temp dir (daemons still stopped)
+#   NET="--network host" ...        # lifecycle scenarios without a network namespace
 #
 # Everything lives under one temp dir: a dockerd (with its own containerd)
 # on a private socket, data root and exec root, with the runtime added as
@@ -16,10 +17,9 @@
 # (--iptables=false), Podman's default network on 10.89.1.0/24 (netavark);
 # traffic only between containers on these bridges.
 #
-# The lifecycle scenarios run with --network host (override with NET=...):
-# a container with a network namespace of its own gets sysctls from both
-# engines, and those checks stand apart in the "network" group so that one
-# bug there does not hide the rest. Prints "N passed, M failed"; exits 1 on
+# The scenarios run on each engine's default network; NET="--network host"
+# runs the lifecycle ones without a network namespace, to tell a network
+# bug from the rest. Prints "N passed, M failed"; exits 1 on
 # any failure. Cleans up what it started: containers, daemons (by PID),
 # mounts, cgroups it created, docker0 and netavark's iptables chains if they
 # were not there before.
@@ -28,7 +28,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 RUNTIME=${RUNTIME:-$here/bin/hutch-runc}
 ENGINES=${ENGINES:-docker podman}
-NET=${NET:---network host}
+NET=${NET-}
 DOCKER=${DOCKER:-/usr/bin/docker} # Debian's docker.io CLI (not a newer one in /usr/local/bin)
 DOCKER_SUBNET=10.89.2.1/24
 PODMAN_SUBNET=10.89.1.0/24
