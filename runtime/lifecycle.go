@@ -86,6 +86,13 @@ func (c *Container) Start() error {
 func (c *Container) Kill(sig unix.Signal, all bool) error {
 	status := c.Status()
 	if status == StatusStopped {
+		if all {
+			// containerd sends `kill --all` after the init of a
+			// container sharing the host's pid namespace is gone, to
+			// catch stragglers; runc accepts it, so do we.
+			c.signalAll(sig)
+			return nil
+		}
 		return errdefs.FailedPrecondition("container %q is not running", c.State.ID)
 	}
 	if !all {

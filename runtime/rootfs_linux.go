@@ -65,15 +65,16 @@ func mountAll(cfg *initConfig, rootfd int) error {
 	if cfg.State != nil {
 		bundle = cfg.State.Bundle
 	}
+	cgroupns, _ := specconv.HasNamespace(spec, specs.CgroupNamespace)
 	for i, m := range spec.Mounts {
-		if err := mountOne(rootfd, m, bundle); err != nil {
+		if err := mountOne(rootfd, m, bundle, cgroupns); err != nil {
 			return fmt.Errorf("mounts[%d] %s on %s: %w", i, m.Type, m.Destination, err)
 		}
 	}
 	return nil
 }
 
-func mountOne(rootfd int, m specs.Mount, bundle string) error {
+func mountOne(rootfd int, m specs.Mount, bundle string, cgroupns bool) error {
 	mo := specconv.ParseMountOptions(m.Options)
 	if m.Type == "bind" {
 		mo.Bind = true
@@ -89,7 +90,16 @@ func mountOne(rootfd int, m specs.Mount, bundle string) error {
 	defer unix.Close(target)
 	switch m.Type {
 	case "cgroup", "cgroup2":
-		return mountCgroup(rootfd, target, m, mo)
+		return mountCgroup(rootfd, target, m, mo, cgroupns)
+	}
+	// For tmpcopyup, keep a handle on the directory the tmpfs will hide:
+	// lookups through it still see what lies underneath.
+	under := -1
+	if mo.CopyUp {
+		if under, err = openInRoot(rootfd, m.Destination, unix.O_RDONLY|unix.O_DIRECTORY); err != nil {
+			return err
+		}
+		defer unix.Close(under)
 	}
 	tpath := fdPath(target)
 	err = unix.Mount(m.Source, tpath, m.Type, mo.Flags, mo.Data)
@@ -98,13 +108,25 @@ func mountOne(rootfd int, m specs.Mount, bundle string) error {
 		// the network namespace: bind the host's /sys instead, as runc.
 		err = unix.Mount("/sys", tpath, "", unix.MS_BIND|unix.MS_REC, "")
 		if err == nil {
-			err = remount(tpath, mo.Flags|unix.MS_BIND)
+			err = remountAt(rootfd, m.Destination, mo.Flags|unix.MS_BIND)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	return applyPropagation(tpath, mo)
+	// The fd opened before the mount names the directory under it: look
+	// the destination up again to act on the new mount.
+	mounted, err := openInRoot(rootfd, m.Destination, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mounted)
+	if under >= 0 {
+		if err := copyTree(under, mounted); err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+	}
+	return applyPropagation(fdPath(mounted), mo)
 }
 
 func bindMount(rootfd int, m specs.Mount, mo specconv.MountOptions, bundle string) error {
@@ -180,11 +202,13 @@ func applyPropagation(path string, mo specconv.MountOptions) error {
 
 // mountCgroup mounts the cgroup filesystem as the container should see
 // it. On cgroup v2 that is one cgroup2 mount. On v1 (and the hybrid layout)
-// it is a tmpfs holding one directory per hierarchy the host has, each
-// showing the container's own cgroup: a fresh cgroup mount when the
-// container has its own cgroup namespace (the kernel roots it there), or a
-// bind mount of the container's cgroup otherwise.
-func mountCgroup(rootfd, target int, m specs.Mount, mo specconv.MountOptions) error {
+// it is a tmpfs holding one directory per hierarchy the host has. Each
+// shows the container's own cgroup: a fresh cgroup mount when the container
+// has its own cgroup namespace (the kernel roots it there), a bind mount of
+// the container's cgroup otherwise. A fresh mount without a cgroup
+// namespace would show the host's root cgroup, and a writable one would let
+// the container move itself out of its limits.
+func mountCgroup(rootfd, target int, m specs.Mount, mo specconv.MountOptions, cgroupns bool) error {
 	tpath := fdPath(target)
 	mounts, err := mountinfo.Read()
 	if err != nil {
@@ -206,7 +230,7 @@ func mountCgroup(rootfd, target int, m specs.Mount, mo specconv.MountOptions) er
 	flags := mo.Flags &^ unix.MS_RDONLY
 	ro := mo.Flags & unix.MS_RDONLY
 	if len(v1) == 0 {
-		if err := mountCgroup2(tpath, flags, v2); err != nil {
+		if err := mountCgroup2(tpath, flags, v2, cgroupns); err != nil {
 			return err
 		}
 		return remountAt(rootfd, m.Destination, flags|ro)
@@ -230,7 +254,11 @@ func mountCgroup(rootfd, target int, m specs.Mount, mo specconv.MountOptions) er
 		}
 		spath := fdPath(sub)
 		opts := cgroupSuperOpts(mi.SuperOptions)
-		if err := unix.Mount("cgroup", spath, "cgroup", flags, opts); err != nil {
+		err = unix.EPERM
+		if cgroupns {
+			err = unix.Mount("cgroup", spath, "cgroup", flags, opts)
+		}
+		if err != nil {
 			// No cgroup namespace of its own (or no right to mount one):
 			// bind the container's cgroup from the host hierarchy.
 			src := filepath.Join(mi.Mountpoint, own[opts])
@@ -257,7 +285,7 @@ func mountCgroup(rootfd, target int, m specs.Mount, mo specconv.MountOptions) er
 		if err != nil {
 			return err
 		}
-		err = mountCgroup2(fdPath(sub), flags, v2)
+		err = mountCgroup2(fdPath(sub), flags, v2, cgroupns)
 		unix.Close(sub)
 		if err != nil {
 			return err
@@ -287,8 +315,11 @@ func remountAt(dirfd int, rel string, flags uintptr) error {
 	return remount(fdPath(fd), flags|unix.MS_BIND)
 }
 
-func mountCgroup2(path string, flags uintptr, host *mountinfo.Mount) error {
-	err := unix.Mount("cgroup2", path, "cgroup2", flags, "")
+func mountCgroup2(path string, flags uintptr, host *mountinfo.Mount, cgroupns bool) error {
+	err := error(unix.EPERM)
+	if cgroupns || host == nil {
+		err = unix.Mount("cgroup2", path, "cgroup2", flags, "")
+	}
 	if err != nil && host != nil {
 		src := filepath.Join(host.Mountpoint, ownCgroups()[""])
 		err = unix.Mount(src, path, "", unix.MS_BIND|unix.MS_REC, "")

@@ -95,6 +95,9 @@ type MountOptions struct {
 	Data        string // the filesystem's own options
 	Bind        bool
 	Recursive   bool // rbind
+	// CopyUp is Podman's "tmpcopyup": a tmpfs starts with a copy of what
+	// the directory under it held in the image.
+	CopyUp bool
 }
 
 // ParseMountOptions splits options into flags, propagation, recursive
@@ -119,6 +122,10 @@ func ParseMountOptions(opts []string) MountOptions {
 		}
 		if p, ok := PropagationFlags[o]; ok {
 			mo.Propagation = append(mo.Propagation, p)
+			continue
+		}
+		if o == "tmpcopyup" {
+			mo.CopyUp = true
 			continue
 		}
 		if a, ok := recursiveAttrs[o]; ok {
