@@ -70,6 +70,9 @@ args=(-N --warmup "$WARMUP" --runs "$RUNS" --export-json "$WORK/result.json")
 for i in "${!names[@]}"; do
 	args+=(--command-name "${names[$i]}" "${cmds[$i]}")
 done
+# The floor: the same namespaces with nothing else (TESTBED.md: 2.2 ms on
+# the anchor machine), to tell a slow machine from a slow runtime.
+args+=(--command-name floor "unshare -mpfnuiC --mount-proc -f /bin/true")
 
 # shellcheck disable=SC2016 # expanded by the inner sh
 unshare -m --propagation private sh -c '
