@@ -213,7 +213,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring,
 		FifoFd: req.childFd(0), ConsoleFd: -1, PreserveFds: opts.PreserveFds,
 		HooksSync:   hooks != nil && (len(hooks.Prestart) > 0 || len(hooks.CreateRuntime) > 0),
-		State:       c.hookState(StatusCreating),
+		State:       c.hookState(StatusCreated),
 		CgroupPaths: c.State.CgroupPaths,
 	}
 	if consoleFd >= 0 {
@@ -233,7 +233,9 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		if err := sp.Pipe.expect(msgHooks); err != nil {
 			return nil, err
 		}
-		st := c.hookState(StatusCreating)
+		// The runtime environment exists: the lifecycle's step 2 is done,
+		// so the hooks see "created" (as crun reports).
+		st := c.hookState(StatusCreated)
 		if err := runHooks("prestart", hooks.Prestart, st); err != nil {
 			return nil, err
 		}

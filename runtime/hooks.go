@@ -38,6 +38,25 @@ func runHooks(kind string, hooks []specs.Hook, st *specs.State) error {
 // kills whatever it started too. Its output goes to a memfd rather than a
 // pipe: a child the hook left behind holding the pipe open would keep us
 // waiting for EOF.
+// runHooksWarn runs every hook even when some fail, as the spec asks for
+// poststart and poststop hooks, and returns the failures joined.
+func runHooksWarn(kind string, hooks []specs.Hook, st *specs.State) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	state, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			errs = append(errs, fmt.Errorf("hooks.%s[%d] %s: %w", kind, i, h.Path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func runHook(h specs.Hook, state []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {

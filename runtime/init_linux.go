@@ -34,7 +34,12 @@ func Init() {
 	default:
 		err = fmt.Errorf("unknown init kind %q", cfg.Kind)
 	}
-	// Only reached on failure.
-	pipe.sendError(err)
+	// Only reached on failure. Once started, nobody reads the socket: the
+	// container's stderr is the only place left to say why.
+	if pipe.started {
+		fmt.Fprintf(os.Stderr, "hutch init: container %s: %v\n", cfg.ID, err)
+	} else {
+		pipe.sendError(err)
+	}
 	os.Exit(255)
 }

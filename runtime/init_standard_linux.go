@@ -21,7 +21,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 	_, newUser := specconv.HasNamespace(spec, specs.UserNamespace)
 	hasUser, _ := specconv.HasNamespace(spec, specs.UserNamespace)
 	_, newNet := specconv.HasNamespace(spec, specs.NetworkNamespace)
-	_, newUTS := specconv.HasNamespace(spec, specs.UTSNamespace)
+	hasUTS, _ := specconv.HasNamespace(spec, specs.UTSNamespace)
 	hasMnt, _ := specconv.HasNamespace(spec, specs.MountNamespace)
 
 	tracef("init: config received")
@@ -46,7 +46,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 		if err := setupRootfs(p, cfg, hasUser); err != nil {
 			return err
 		}
-	} else if err := hooksSync(p, cfg); err != nil {
+	} else if err := enterRootWithoutMountNS(p, cfg); err != nil {
 		return err
 	}
 	tracef("init: rootfs done")
@@ -55,7 +55,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 			return err
 		}
 	}
-	if newUTS {
+	if hasUTS {
 		if err := setHostnames(spec); err != nil {
 			return err
 		}
@@ -127,6 +127,24 @@ func setupRootfs(p *syncPipe, cfg *initConfig, userns bool) error {
 	return err
 }
 
+// enterRootWithoutMountNS: a container sharing the host's mount namespace
+// can only be given its root with chroot (as runc and crun do); no mount
+// is made, since it would land on the host.
+func enterRootWithoutMountNS(p *syncPipe, cfg *initConfig) error {
+	if err := hooksSync(p, cfg); err != nil {
+		return err
+	}
+	if h := cfg.Spec.Hooks; h != nil && len(h.CreateContainer) > 0 {
+		if err := runHooks("createContainer", h.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	if err := unix.Chroot(cfg.Rootfs); err != nil {
+		return &os.PathError{Op: "chroot", Path: cfg.Rootfs, Err: err}
+	}
+	return unix.Chdir("/")
+}
+
 // hooksSync lets the parent run prestart and createRuntime hooks while the
 // namespaces exist and the root is not yet switched.
 func hooksSync(p *syncPipe, cfg *initConfig) error {
@@ -193,24 +211,36 @@ func dotsToSlashes(k string) string {
 // startContainer hooks, and execve.
 func finishAndExec(p *syncPipe, cfg *initConfig) error {
 	proc := cfg.Process
+	// Everything that can fail because of the config is checked before
+	// the container is reported created.
 	path, err := lookPath(proc)
 	if err != nil {
+		return err
+	}
+	if err := checkCwd(proc.Cwd); err != nil {
 		return err
 	}
 	sc, err := newSeccompLoader(cfg)
 	if err != nil {
 		return err
 	}
-	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
-	// while we still have it. With no_new_privs, load it last so that the
-	// fewest of our own syscalls run under it.
-	if sc != nil && !proc.NoNewPrivileges {
-		if err := sc.load(); err != nil {
+	if cfg.Kind == initStandard {
+		if err := waitForStart(p, cfg); err != nil {
 			return err
 		}
 	}
 	if err := closeExecFds(3 + cfg.PreserveFds); err != nil {
 		return err
+	}
+	// The filter goes in as late as possible, so that the profile need
+	// not allow the runtime's own syscalls, and no Go thread is started
+	// under it (glibc's rseq registration in a new thread may be refused).
+	// Without no_new_privs, loading it needs CAP_SYS_ADMIN: that is before
+	// the capabilities are dropped.
+	if sc != nil && !proc.NoNewPrivileges {
+		if err := sc.load(); err != nil {
+			return err
+		}
 	}
 	if err := setCredentials(proc); err != nil {
 		return err
@@ -228,16 +258,18 @@ func finishAndExec(p *syncPipe, cfg *initConfig) error {
 			}
 		}
 	}
-	if cfg.Kind == initSetns {
-		// The parent learns of success when the close-on-exec socket
-		// closes.
-		return execProcess(path, proc)
-	}
-	tracef("init: credentials done")
+	// For exec, the parent learns of success when the close-on-exec
+	// socket closes.
+	return execProcess(path, proc)
+}
+
+// waitForStart reports the container created and blocks on the exec fifo
+// until `start` opens it, then runs the startContainer hooks.
+func waitForStart(p *syncPipe, cfg *initConfig) error {
+	tracef("init: ready")
 	if err := p.sendType(msgReady); err != nil {
 		return err
 	}
-	// Block until `start` opens the fifo for reading.
 	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
@@ -246,6 +278,8 @@ func finishAndExec(p *syncPipe, cfg *initConfig) error {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	unix.Close(fifo)
+	// From here on nobody reads the sync socket: errors go to stderr.
+	p.started = true
 	if h := cfg.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
 		st := *cfg.State
 		st.Status = StatusRunning
@@ -253,7 +287,19 @@ func finishAndExec(p *syncPipe, cfg *initConfig) error {
 			return err
 		}
 	}
-	return execProcess(path, proc)
+	return nil
+}
+
+// checkCwd makes a missing working directory a create-time error.
+func checkCwd(cwd string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(cwd, &st); err != nil {
+		return fmt.Errorf("process.cwd %q: %w", cwd, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("process.cwd %q: not a directory", cwd)
+	}
+	return nil
 }
 
 // seccompLoader loads the filter the parent compiled and, for

@@ -73,7 +73,7 @@ func (c *Container) Start() error {
 		return err
 	}
 	if h := c.State.Config.Hooks; h != nil {
-		if err := runHooks("poststart", h.Poststart, c.hookState(StatusRunning)); err != nil {
+		if err := runHooksWarn("poststart", h.Poststart, c.hookState(StatusRunning)); err != nil {
 			// The spec: a failing poststart hook is a warning only.
 			slog.Warn("poststart hook failed", "container", c.State.ID, "error", err)
 		}
@@ -182,7 +182,7 @@ func (c *Container) destroy() error {
 		}
 	}
 	if h := c.State.Config.Hooks; h != nil {
-		if err := runHooks("poststop", h.Poststop, c.hookState(StatusStopped)); err != nil {
+		if err := runHooksWarn("poststop", h.Poststop, c.hookState(StatusStopped)); err != nil {
 			slog.Warn("poststop hook failed", "container", c.State.ID, "error", err)
 		}
 	}

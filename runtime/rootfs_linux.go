@@ -22,6 +22,11 @@ func prepareRoot(spec *specs.Spec, rootfs string) error {
 	if p := spec.Linux.RootfsPropagation; p != "" {
 		flag = specconv.PropagationFlags[p]
 	}
+	if flag&unix.MS_UNBINDABLE != 0 {
+		// An unbindable tree cannot give the rootfs bind mount below;
+		// finishRootfs makes the new root unbindable after pivot_root.
+		flag = unix.MS_PRIVATE | unix.MS_REC
+	}
 	if err := unix.Mount("", "/", "", flag, ""); err != nil {
 		return &os.PathError{Op: "mount propagation of /", Path: "/", Err: err}
 	}

@@ -45,6 +45,8 @@ type syncMsg struct {
 type syncPipe struct {
 	f *os.File
 	r *bufio.Reader
+	// started: the parent has gone (the init passed the exec fifo).
+	started bool
 }
 
 func newSyncPipe(f *os.File) *syncPipe {

@@ -241,7 +241,7 @@ func specCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return store.WriteFileAtomic(path, append(data, '\n'), 0o666)
+			return store.WriteFileAtomic(path, append(data, '\n'), 0o644)
 		},
 	}
 	cmd.Flags().StringVarP(&bundle, "bundle", "b", "", "the bundle directory (default: the current one)")

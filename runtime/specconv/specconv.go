@@ -123,12 +123,12 @@ func Validate(s *specs.Spec) error {
 	if newUser && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
 		return errdefs.InvalidArgument("linux.uidMappings and linux.gidMappings are required with a new user namespace")
 	}
-	if _, newUTS := HasNamespace(s, specs.UTSNamespace); !newUTS {
+	if hasUTS, _ := HasNamespace(s, specs.UTSNamespace); !hasUTS {
 		if s.Hostname != "" {
-			return errdefs.InvalidArgument("hostname %q: needs a new uts namespace", s.Hostname)
+			return errdefs.InvalidArgument("hostname %q: needs a uts namespace of the container's own", s.Hostname)
 		}
 		if s.Domainname != "" {
-			return errdefs.InvalidArgument("domainname %q: needs a new uts namespace", s.Domainname)
+			return errdefs.InvalidArgument("domainname %q: needs a uts namespace of the container's own", s.Domainname)
 		}
 	}
 	if _, newTime := HasNamespace(s, specs.TimeNamespace); !newTime && len(s.Linux.TimeOffsets) > 0 {
@@ -217,6 +217,12 @@ func ValidateProcess(p *specs.Process) error {
 			}
 		}
 	}
+	if p.ApparmorProfile != "" && !apparmorEnabled() {
+		return errdefs.InvalidArgument("process.apparmorProfile %q: AppArmor is not enabled on this host", p.ApparmorProfile)
+	}
+	if p.SelinuxLabel != "" && !selinuxEnabled() {
+		return errdefs.InvalidArgument("process.selinuxLabel %q: SELinux is not enabled on this host", p.SelinuxLabel)
+	}
 	if p.ConsoleSize != nil && !p.Terminal {
 		p.ConsoleSize = nil
 	}
@@ -264,6 +270,16 @@ func validateMount(i int, m specs.Mount) error {
 		return nil
 	}
 	return nil
+}
+
+func apparmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
 }
 
 func hasDotDot(p string) bool {
