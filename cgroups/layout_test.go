@@ -193,8 +193,8 @@ func TestHybridRouting(t *testing.T) {
 		t.Errorf("unified memory.max on hybrid: %v", err)
 	}
 	err = m.Set(&specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: fixture.Ptr[uint32](1)}})
-	if err != nil {
-		t.Errorf("net_cls without a hierarchy must be skipped: %v", err)
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "network.classID") {
+		t.Errorf("net_cls without a hierarchy must be refused, naming the field: %v", err)
 	}
 
 	// Load from the stored paths gives the same manager.

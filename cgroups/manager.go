@@ -60,9 +60,11 @@ func (m *manager) owner(controller string) part {
 	return nil
 }
 
-// requestable are the controllers whose settings the spec carries;
-// optional ones are skipped when the host lacks them, as runc does for
-// the network classifiers, which v2 replaced with eBPF.
+// requestable are the controllers whose settings the spec carries. A
+// setting for a controller the host lacks is refused (runc and crun refuse
+// network classifiers that are not mounted, too): a limit that silently
+// does nothing is worse than a clear error. optional is kept for
+// controllers that may be skipped.
 var requestable = []struct {
 	name     string
 	field    string
@@ -75,8 +77,8 @@ var requestable = []struct {
 	{"blkio", "blockIO", false},
 	{"devices", "devices", false},
 	{"hugetlb", "hugepageLimits", false},
-	{"net_cls", "network.classID", true},
-	{"net_prio", "network.priorities", true},
+	{"net_cls", "network.classID", false},
+	{"net_prio", "network.priorities", false},
 }
 
 // Validate checks r and that this host can enforce every part of it,

@@ -55,6 +55,9 @@ type initConfig struct {
 	// (SCMP_ACT_NOTIFY), -1 when there is none.
 	SeccompListenerFd int    `json:"seccomp_listener_fd"`
 	SeccompMetadata   string `json:"seccomp_metadata,omitempty"`
+
+	// procFd is the init's own handle on the host's /proc (not sent).
+	procFd int
 }
 
 const (

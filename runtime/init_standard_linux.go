@@ -25,6 +25,14 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 	hasMnt, _ := specconv.HasNamespace(spec, specs.MountNamespace)
 
 	tracef("init: config received")
+	// The exec fifo is reopened through /proc/self/fd later, when the root
+	// may have no /proc at all: keep the host's /proc at hand. The fd is
+	// close-on-exec like every other (closeExecFds).
+	procfd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "/proc", Err: err}
+	}
+	cfg.procFd = procfd
 	if newNet {
 		if err := loopbackUp(); err != nil {
 			return err
@@ -245,8 +253,8 @@ func finishAndExec(p *syncPipe, cfg *initConfig) error {
 	if err := setCredentials(proc); err != nil {
 		return err
 	}
-	if err := unix.Chdir(proc.Cwd); err != nil {
-		return fmt.Errorf("process.cwd %q: %w", proc.Cwd, err)
+	if err := enterCwd(proc.Cwd); err != nil {
+		return err
 	}
 	if proc.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -270,14 +278,18 @@ func waitForStart(p *syncPipe, cfg *initConfig) error {
 	if err := p.sendType(msgReady); err != nil {
 		return err
 	}
-	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fifo, err := unix.Openat(cfg.procFd, "self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
+	// The host's /proc is not needed any more; keep no handle on it.
+	unix.Close(cfg.procFd)
+	cfg.procFd = -1
 	if _, err := unix.Write(fifo, []byte{'0'}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	unix.Close(fifo)
+	// The fifo stays open, close-on-exec: `start` reads EOF when execve
+	// closes it, and only then runs the poststart hooks.
 	// From here on nobody reads the sync socket: errors go to stderr.
 	p.started = true
 	if h := cfg.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
@@ -286,6 +298,25 @@ func waitForStart(p *syncPipe, cfg *initConfig) error {
 		if err := runHooks("startContainer", h.StartContainer, &st); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// enterCwd changes to the process's working directory and makes sure it
+// lies inside the root. CVE-2024-21626: a cwd such as /proc/self/fd/N
+// naming an fd the runtime still holds would put the process in a host
+// directory; the kernel reports such a cwd as "(unreachable)/...".
+func enterCwd(cwd string) error {
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("process.cwd %q: %w", cwd, err)
+	}
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Getcwd(buf)
+	if err != nil {
+		return fmt.Errorf("process.cwd %q: getcwd: %w", cwd, err)
+	}
+	if n == 0 || buf[0] != '/' {
+		return fmt.Errorf("process.cwd %q: lies outside the container's root", cwd)
 	}
 	return nil
 }

@@ -49,21 +49,32 @@ func (c *Container) Start() error {
 	}
 	defer unix.Close(fd)
 	// The init opens its end for writing as soon as we are here and
-	// writes one byte; wait for it, unless the init died meanwhile.
+	// writes one byte; then it keeps the fifo open (close-on-exec) until
+	// execve. Wait for the byte, then for EOF: the poststart hooks must
+	// run after the user's process was executed.
 	buf := make([]byte, 1)
+	released := false
 	for {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 100)
-		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("container %q: poll exec fifo: %w", c.State.ID, err)
+		n, err := unix.Read(fd, buf)
+		if n == 1 {
+			released = true
+			continue
 		}
-		if n > 0 {
-			if r, err := unix.Read(fd, buf); r == 1 && err == nil {
-				break
-			}
+		if n == 0 && err == nil && released {
+			break // every writer closed: the init has exec'd (or died)
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return fmt.Errorf("container %q: read exec fifo: %w", c.State.ID, err)
 		}
 		if !c.initAlive() {
+			if released {
+				break
+			}
 			return errdefs.FailedPrecondition("container %q: init exited before start", c.State.ID)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, 100); err != nil && err != unix.EINTR {
+			return fmt.Errorf("container %q: poll exec fifo: %w", c.State.ID, err)
 		}
 	}
 	tracef("start: fifo released")

@@ -55,6 +55,17 @@ func setMemory(dir string, r *specs.LinuxResources, log *slog.Logger) error {
 			return err
 		}
 	}
+	if v := value(m.KernelTCP); v != 0 {
+		// Deprecated by the spec and gone from cgroup v2, but this v1
+		// kernel still has the file: honour it where it exists, as crun.
+		if cgfs.Exists(dir, "memory.kmem.tcp.limit_in_bytes") {
+			if err := cgfs.Write(dir, "memory.kmem.tcp.limit_in_bytes", strconv.FormatInt(v, 10)); err != nil {
+				return err
+			}
+		} else {
+			log.Debug("memory.kernelTCP ignored: no memory.kmem.tcp.limit_in_bytes", "path", dir)
+		}
+	}
 	if v := value(m.Reservation); v != 0 {
 		if err := cgfs.Write(dir, "memory.soft_limit_in_bytes", strconv.FormatInt(v, 10)); err != nil {
 			return err
