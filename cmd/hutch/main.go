@@ -26,6 +26,7 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	runtime.TraceMain()
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.Init() // never returns
 	}

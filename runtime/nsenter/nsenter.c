@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -98,8 +99,20 @@ static int ns_flag(const char *type)
 	return 0;
 }
 
+static void trace(const char *what)
+{
+	const char *t = getenv("HUTCH_TRACE");
+	if (t && *t) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		fprintf(stderr, "[%9.2f %d] nsenter: %s\n",
+			(double)(ts.tv_sec % 1000) * 1000 + ts.tv_nsec / 1e6, getpid(), what);
+	}
+}
+
 void hutch_nsenter(void)
 {
+	trace("constructor");
 	const char *env = getenv("_HUTCH_INITPIPE");
 	if (!env)
 		return;
@@ -217,10 +230,12 @@ void hutch_nsenter(void)
 		}
 		// The child must die with nobody to talk to rather than linger.
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+		trace("forked, done");
 		return;
 	}
 	// "pid 0": the process the parent started is the one that goes on.
 	// Its own getpid() may be 1, if the parent cloned it into a new pid
 	// namespace; the parent knows its real pid.
 	send_line("pid 0\n");
+	trace("done");
 }
