@@ -9,11 +9,14 @@ set -euo pipefail
 # cgroup v2 tests (tests/cgroup2/run.sh): qemu-system-x86 and cpio boot a
 # qemu guest on linux-image-amd64's kernel (installed under /boot and
 # /lib/modules; the running kernel is not touched).
+# Interop tests (tests/interop/run.sh): Docker and Podman from Debian, with
+# hutch-runc as their runtime.
 PACKAGES=(
 	make pkg-config libseccomp-dev
 	busybox-static jq iproute2 util-linux
 	runc crun hyperfine
 	qemu-system-x86 linux-image-amd64 cpio
+	docker.io containerd podman
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -21,6 +24,15 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Installing docker.io, containerd or podman must not start their daemons
+# on this machine (the tests start their own, in temporary directories):
+# a policy-rc.d that says "no" for the time of the install, unless the
+# machine already has one.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
 
