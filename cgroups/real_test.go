@@ -167,24 +167,36 @@ func TestRealLimitsFreezeDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Each limit is read back from the v1 file when that controller has a
+	// v1 hierarchy, otherwise from the v2 file of the unified cgroup (pure
+	// v2, or a hybrid host whose v1 lacks the controller).
 	p := m.Paths()
-	checks := []struct{ ctl, file, want string }{
-		{"memory", "memory.limit_in_bytes", "67108864"},
-		{"pids", "pids.max", "10"},
-		{"cpu", "cpu.cfs_quota_us", "50000"},
-		{"cpu", "cpu.cfs_period_us", "100000"},
-		{"cpu", "cpu.shares", "512"},
-		{"cpuset", "cpuset.cpus", "0"},
-		{"cpuset", "cpuset.mems", "0"},
+	checks := []struct{ ctl, v1file, v1want, v2file, v2want string }{
+		{"memory", "memory.limit_in_bytes", "67108864", "memory.max", "67108864"},
+		{"pids", "pids.max", "10", "pids.max", "10"},
+		{"cpu", "cpu.cfs_quota_us", "50000", "cpu.max", "50000 100000"},
+		{"cpu", "cpu.cfs_period_us", "100000", "", ""},
+		// cpu.weight = 1 + (shares-2)*9999/262142, as runc converts.
+		{"cpu", "cpu.shares", "512", "cpu.weight", "20"},
+		{"cpuset", "cpuset.cpus", "0", "cpuset.cpus", "0"},
+		{"cpuset", "cpuset.mems", "0", "cpuset.mems", "0"},
 	}
 	for _, c := range checks {
-		dir, ok := p[c.ctl]
-		if !ok {
-			t.Logf("no %s hierarchy here; %s not checked", c.ctl, c.file)
+		if dir, ok := p[c.ctl]; ok {
+			if got := readFile(t, dir, c.v1file); got != c.v1want {
+				t.Errorf("%s = %q, want %q", c.v1file, got, c.v1want)
+			}
 			continue
 		}
-		if got := readFile(t, dir, c.file); got != c.want {
-			t.Errorf("%s = %q, want %q", c.file, got, c.want)
+		dir, ok := p[""]
+		if !ok || c.v2file == "" {
+			if !ok {
+				t.Logf("no %s hierarchy here; %s not checked", c.ctl, c.v1file)
+			}
+			continue
+		}
+		if got := readFile(t, dir, c.v2file); got != c.v2want {
+			t.Errorf("%s/%s = %q, want %q", dir, c.v2file, got, c.v2want)
 		}
 	}
 	if pids := must(m.Pids()); !slices.Contains(pids, g.pid()) {
@@ -214,6 +226,13 @@ func TestRealLimitsFreezeDestroy(t *testing.T) {
 	if dir, ok := p["freezer"]; ok {
 		if got := readFile(t, dir, "freezer.state"); got != "FROZEN" {
 			t.Errorf("freezer.state = %q", got)
+		}
+	} else if dir, ok := p[""]; ok {
+		if got := readFile(t, dir, "cgroup.freeze"); got != "1" {
+			t.Errorf("cgroup.freeze = %q, want 1", got)
+		}
+		if ev, err := cgfs.ReadKV(dir, "cgroup.events"); err != nil || ev["frozen"] != 1 {
+			t.Errorf("cgroup.events frozen = %d, %v; want 1", ev["frozen"], err)
 		}
 	}
 	if err := m.Thaw(); err != nil {
@@ -269,10 +288,15 @@ func TestRealPidsLimitEnforced(t *testing.T) {
 	if !strings.Contains(strings.ToLower(g.out.String()), "fork") {
 		t.Errorf("no fork failure reported by the shell: %q", g.out.String())
 	}
-	if dir, ok := m.Paths()["pids"]; ok {
+	// pids.events is the v1 hierarchy's, or the unified cgroup's on v2.
+	dir, ok := m.Paths()["pids"]
+	if !ok {
+		dir, ok = m.Paths()[""]
+	}
+	if ok {
 		ev, err := cgfs.ReadKV(dir, "pids.events")
 		if err != nil || ev["max"] == 0 {
-			t.Errorf("pids.events max = %d, %v; want > 0", ev["max"], err)
+			t.Errorf("%s/pids.events max = %d, %v; want > 0", dir, ev["max"], err)
 		}
 	}
 	for _, pid := range pids {
@@ -382,6 +406,30 @@ func TestRealNestedMemoryPath(t *testing.T) {
 		if dir != want {
 			t.Errorf("memory path %s, want %s (below our own memory cgroup)", dir, want)
 		}
+		return
+	}
+	// No v1 memory hierarchy (pure v2): memory is the unified cgroup's,
+	// which must be below our own unified cgroup too.
+	dir, ok := m.Paths()[""]
+	if !ok {
+		t.Skip("no memory hierarchy")
+	}
+	l, err := cgroups.DetectLayout("/proc/self/mountinfo")
+	if err != nil || l.Unified == nil {
+		t.Fatalf("layout %+v, %v: Paths() has a unified cgroup but no cgroup2 mount", l, err)
+	}
+	if l.Unified.Root == "/" {
+		if want := filepath.Join(l.Unified.Point, procs[""], name); dir != want {
+			t.Errorf("unified path %s, want %s (below our own cgroup)", dir, want)
+		}
+	}
+	if filepath.Base(dir) != name || !strings.HasPrefix(dir, l.Unified.Point+"/") {
+		t.Errorf("unified path %s: want %s below %s", dir, name, l.Unified.Point)
+	}
+	// Its parent is the cgroup we are in.
+	parent := readFile(t, filepath.Dir(dir), "cgroup.procs")
+	if !slices.Contains(strings.Fields(parent), strconv.Itoa(os.Getpid())) {
+		t.Errorf("%s/cgroup.procs does not list us (%d): the cgroup is not below our own", filepath.Dir(dir), os.Getpid())
 	}
 }
 

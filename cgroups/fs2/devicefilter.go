@@ -3,8 +3,7 @@ package fs2
 import (
 	"fmt"
 
-	"github.com/cilium/ebpf/asm"
-
+	"hutch.dev/hutch/cgroups/internal/bpf"
 	"hutch.dev/hutch/cgroups/internal/devices"
 )
 
@@ -15,6 +14,10 @@ import (
 const (
 	devBlock = 1
 	devChar  = 2
+
+	ctxAccessType = 0
+	ctxMajor      = 4
+	ctxMinor      = 8
 )
 
 // deviceFilter compiles a device state into a program that returns 1
@@ -26,44 +29,44 @@ const (
 // Matching follows the v1 kernel: an allow-exception (default deny) must
 // grant every requested access bit; a deny-exception (default allow)
 // denies when it covers any requested bit.
-func deviceFilter(st devices.State) asm.Instructions {
-	prog := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
-		asm.And.Imm32(asm.R2, 0xffff),
-		asm.LoadMem(asm.R3, asm.R1, 0, asm.Word),
-		asm.RSh.Imm32(asm.R3, 16),
-		asm.LoadMem(asm.R4, asm.R1, 4, asm.Word),
-		asm.LoadMem(asm.R5, asm.R1, 8, asm.Word),
+func deviceFilter(st devices.State) bpf.Instructions {
+	prog := bpf.Instructions{
+		bpf.LoadMem32(bpf.R2, bpf.R1, ctxAccessType),
+		bpf.And32Imm(bpf.R2, 0xffff),
+		bpf.LoadMem32(bpf.R3, bpf.R1, ctxAccessType),
+		bpf.RSh32Imm(bpf.R3, 16),
+		bpf.LoadMem32(bpf.R4, bpf.R1, ctxMajor),
+		bpf.LoadMem32(bpf.R5, bpf.R1, ctxMinor),
 	}
 	for i, e := range st.Exceptions {
 		next := fmt.Sprintf("rule_%d", i+1)
-		var block asm.Instructions
+		var block bpf.Instructions
 		switch e.Type {
 		case devices.Block:
-			block = append(block, asm.JNE.Imm(asm.R2, devBlock, next))
+			block = append(block, bpf.JNEImm(bpf.R2, devBlock, next))
 		case devices.Char:
-			block = append(block, asm.JNE.Imm(asm.R2, devChar, next))
+			block = append(block, bpf.JNEImm(bpf.R2, devChar, next))
 		}
 		if e.Access != devices.RWM || st.DefaultAllow {
-			block = append(block, asm.Mov.Reg32(asm.R1, asm.R3), asm.And.Imm32(asm.R1, int32(e.Access)))
+			block = append(block, bpf.Mov32Reg(bpf.R1, bpf.R3), bpf.And32Imm(bpf.R1, int32(e.Access)))
 			if st.DefaultAllow {
-				block = append(block, asm.JEq.Imm(asm.R1, 0, next))
+				block = append(block, bpf.JEqImm(bpf.R1, 0, next))
 			} else {
-				block = append(block, asm.JNE.Reg(asm.R1, asm.R3, next))
+				block = append(block, bpf.JNEReg(bpf.R1, bpf.R3, next))
 			}
 		}
 		if e.Major != devices.Wildcard {
-			block = append(block, asm.JNE.Imm(asm.R4, int32(e.Major), next))
+			block = append(block, bpf.JNEImm(bpf.R4, int32(e.Major), next))
 		}
 		if e.Minor != devices.Wildcard {
-			block = append(block, asm.JNE.Imm(asm.R5, int32(e.Minor), next))
+			block = append(block, bpf.JNEImm(bpf.R5, int32(e.Minor), next))
 		}
-		block = append(block, asm.Mov.Imm(asm.R0, verdict(!st.DefaultAllow)), asm.Return())
-		block[0] = block[0].WithSymbol(fmt.Sprintf("rule_%d", i))
+		block = append(block, bpf.MovImm(bpf.R0, verdict(!st.DefaultAllow)), bpf.Exit())
+		block[0] = block[0].WithLabel(fmt.Sprintf("rule_%d", i))
 		prog = append(prog, block...)
 	}
-	last := asm.Mov.Imm(asm.R0, verdict(st.DefaultAllow)).WithSymbol(fmt.Sprintf("rule_%d", len(st.Exceptions)))
-	return append(prog, last, asm.Return())
+	last := bpf.MovImm(bpf.R0, verdict(st.DefaultAllow)).WithLabel(fmt.Sprintf("rule_%d", len(st.Exceptions)))
+	return append(prog, last, bpf.Exit())
 }
 
 func verdict(allow bool) int32 {

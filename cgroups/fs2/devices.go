@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cgroups/internal/bpf"
 	"hutch.dev/hutch/cgroups/internal/devices"
 )
 
@@ -24,11 +23,11 @@ func setDevices(dir string, r *specs.LinuxResources, log *slog.Logger) error {
 		return err
 	}
 	state := devices.AllowAll().Apply(rules)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "hutch_devices",
-		Type:         ebpf.CGroupDevice,
-		License:      "Apache",
-		Instructions: deviceFilter(state),
+	prog, err := bpf.LoadProgram(bpf.ProgramSpec{
+		Name:    "hutch_devices",
+		Type:    unix.BPF_PROG_TYPE_CGROUP_DEVICE,
+		License: "Apache",
+		Insns:   deviceFilter(state),
 	})
 	if err != nil {
 		return fmt.Errorf("cgroup %s: load device program: %w", dir, err)
@@ -41,20 +40,17 @@ func setDevices(dir string, r *specs.LinuxResources, log *slog.Logger) error {
 	}
 	defer unix.Close(fd)
 
-	old, err := link.QueryPrograms(link.QueryOptions{Target: fd, Attach: ebpf.AttachCGroupDevice})
+	old, err := bpf.Query(fd, unix.BPF_CGROUP_DEVICE)
 	if err != nil {
 		return fmt.Errorf("cgroup %s: query device programs: %w", dir, err)
 	}
-	err = link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target: fd, Program: prog, Attach: ebpf.AttachCGroupDevice, Flags: unix.BPF_F_ALLOW_MULTI,
-	})
-	if err != nil {
+	if err := bpf.Attach(fd, prog, unix.BPF_CGROUP_DEVICE, unix.BPF_F_ALLOW_MULTI); err != nil {
 		return fmt.Errorf("cgroup %s: attach device program: %w", dir, err)
 	}
-	log.Debug("device program attached", "path", dir, "rules", len(rules), "replaced", len(old.Programs))
+	log.Debug("device program attached", "path", dir, "rules", len(rules), "replaced", len(old))
 	var errs []error
-	for _, p := range old.Programs {
-		errs = append(errs, detach(fd, p.ID))
+	for _, id := range old {
+		errs = append(errs, detach(fd, id))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cgroup %s: detach old device program: %w", dir, err)
@@ -62,8 +58,8 @@ func setDevices(dir string, r *specs.LinuxResources, log *slog.Logger) error {
 	return nil
 }
 
-func detach(fd int, id ebpf.ProgramID) error {
-	p, err := ebpf.NewProgramFromID(id)
+func detach(fd int, id uint32) error {
+	p, err := bpf.ProgramFromID(id)
 	if errors.Is(err, unix.ENOENT) {
 		return nil // detached meanwhile
 	}
@@ -71,5 +67,5 @@ func detach(fd int, id ebpf.ProgramID) error {
 		return err
 	}
 	defer p.Close()
-	return link.RawDetachProgram(link.RawDetachProgramOptions{Target: fd, Program: p, Attach: ebpf.AttachCGroupDevice})
+	return bpf.Detach(fd, p, unix.BPF_CGROUP_DEVICE)
 }
