@@ -11,7 +11,6 @@
 package cgroup2
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,10 +102,9 @@ func (r result) String() string {
 
 // rt is hutch-runc with a private --root for one test.
 type rt struct {
-	t       *testing.T
-	root    string
-	logs    string
-	outputs map[string][2]string // container id -> its stdout and stderr files
+	t    *testing.T
+	root string
+	logs string
 }
 
 var counter atomic.Int64
@@ -119,7 +116,7 @@ func newRuntime(t *testing.T) *rt {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rt{t: t, root: root, logs: root + "-logs", outputs: map[string][2]string{}}
+	r := &rt{t: t, root: root, logs: root + "-logs"}
 	if err := os.MkdirAll(r.logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -195,14 +192,8 @@ func (r *rt) ok(args ...string) string {
 	return res.stdout
 }
 
-// runFG is `run --bundle DIR ID`: create, start, wait, delete.
-func (r *rt) runFG(b *testbundle.Bundle, id string) result {
-	r.t.Helper()
-	return r.run("run", "--bundle", b.Dir, id)
-}
-
 // start creates and starts a container that keeps running; its stdout and
-// stderr go to files, read with output. It returns the container's pid.
+// stderr go to files in the logs directory. It returns the container's pid.
 func (r *rt) start(b *testbundle.Bundle, id string) int {
 	r.t.Helper()
 	r.t.Cleanup(func() { r.run("delete", "--force", id) })
@@ -210,22 +201,12 @@ func (r *rt) start(b *testbundle.Bundle, id string) int {
 	if res.code != 0 {
 		r.t.Fatalf("%v", res)
 	}
-	// create's stdout and stderr files are the container's.
-	r.outputs[id] = [2]string{res.outFile, res.errFile}
 	r.ok("start", id)
 	st := r.state(id)
 	if st.Status != "running" {
 		r.t.Fatalf("container %s: status %q after start", id, st.Status)
 	}
 	return st.Pid
-}
-
-// output returns what a started container has written so far.
-func (r *rt) output(id string) (stdout, stderr string) {
-	p := r.outputs[id]
-	o, _ := os.ReadFile(p[0])
-	e, _ := os.ReadFile(p[1])
-	return string(o), string(e)
 }
 
 type state struct {
@@ -328,38 +309,9 @@ func cgRead(t *testing.T, dir, file string) string {
 	return strings.TrimSpace(string(data))
 }
 
-// cgKV returns one counter of a flat-keyed file (memory.events, cpu.stat).
-func cgKV(t *testing.T, dir, file, key string) uint64 {
-	t.Helper()
-	for _, line := range strings.Split(cgRead(t, dir, file), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == key {
-			n, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("%s/%s: %q: %v", dir, file, line, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("%s/%s: no key %s", dir, file, key)
-	return 0
-}
-
 func gone(path string) bool {
 	_, err := os.Stat(path)
 	return errors.Is(err, os.ErrNotExist)
-}
-
-// waitFor polls cond every 50 ms for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // --- bundles ---
@@ -377,24 +329,4 @@ func withCgroupsPath(p string) testbundle.Option {
 	return testbundle.WithSpec(func(s *specs.Spec) { s.Linux.CgroupsPath = p })
 }
 
-// withCap adds a capability to every set of the process.
-func withCap(c string) testbundle.Option {
-	return testbundle.WithSpec(func(s *specs.Spec) {
-		caps := s.Process.Capabilities
-		caps.Bounding = append(caps.Bounding, c)
-		caps.Effective = append(caps.Effective, c)
-		caps.Permitted = append(caps.Permitted, c)
-	})
-}
-
 func ptr[T any](v T) *T { return &v }
-
-// contains reports whether s holds every one of subs.
-func contains(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if !bytes.Contains([]byte(s), []byte(sub)) {
-			return false
-		}
-	}
-	return true
-}
