@@ -208,6 +208,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	}
 	tracef("create: cgroup set")
 	c.State.CgroupPaths = mgr.Paths()
+	c.mgr = mgr
 	c.State.Namespaces = namespacePaths(spec, sp.Pid)
 
 	hooks := spec.Hooks

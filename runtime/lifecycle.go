@@ -15,11 +15,18 @@ import (
 	"hutch.dev/hutch/runtime/specconv"
 )
 
+// cgroupManager loads the container's cgroup manager from its recorded
+// paths once per handle (loading reads the mount table).
 func (c *Container) cgroupManager() (cgroups.Manager, error) {
-	if len(c.State.CgroupPaths) == 0 {
-		return nil, nil
+	if c.mgr != nil || len(c.State.CgroupPaths) == 0 {
+		return c.mgr, nil
 	}
-	return cgroups.Load(c.State.CgroupPaths)
+	mgr, err := cgroups.Load(c.State.CgroupPaths)
+	if err != nil {
+		return nil, err
+	}
+	c.mgr = mgr
+	return mgr, nil
 }
 
 func (c *Container) notIn(status string, allowed ...string) error {

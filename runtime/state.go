@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cgroups"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/store"
 )
@@ -47,6 +48,7 @@ type Container struct {
 	root  string // the runtime's --root
 	dir   string // root/id
 	State State
+	mgr   cgroups.Manager // loaded on first use, or kept from Create
 }
 
 // ValidateID refuses IDs that could escape the state root or confuse

@@ -5,6 +5,7 @@ package specconv
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ func LoadBundle(bundle string) (*specs.Spec, error) {
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// Valid JSON, wrong type: name the field.
+			return nil, errdefs.InvalidArgument("%s: %s: a JSON %s where %s is expected", path, te.Field, te.Value, te.Type)
+		}
 		return nil, errdefs.InvalidArgument("%s: not valid JSON: %v", path, err)
 	}
 	if s.Root == nil || s.Root.Path == "" {
