@@ -209,6 +209,9 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	tracef("create: cgroup set")
 	c.State.CgroupPaths = mgr.Paths()
 	c.mgr = mgr
+	if err := delegateCgroup(spec, c.State.CgroupPaths[""]); err != nil {
+		return nil, err
+	}
 	c.State.Namespaces = namespacePaths(spec, sp.Pid)
 
 	hooks := spec.Hooks
@@ -289,6 +292,43 @@ func splitResources(spec *specs.Spec) (early, late *specs.LinuxResources) {
 	rest := *r
 	rest.Devices, rest.Memory = nil, nil
 	return early, &rest
+}
+
+// delegateCgroup hands the container's cgroup v2 directory to the root
+// of its user namespace, as the kernel's delegation model describes
+// (cgroup-v2.rst, "Delegation"): the directory and its cgroup.procs,
+// cgroup.threads and cgroup.subtree_control files. Inside, a container
+// with a cgroup namespace can then make and manage sub-cgroups of its own,
+// and nothing above it.
+func delegateCgroup(spec *specs.Spec, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if _, newUser := specconv.HasNamespace(spec, specs.UserNamespace); !newUser {
+		return nil
+	}
+	uid, uok := hostIDOfRoot(spec.Linux.UIDMappings)
+	gid, gok := hostIDOfRoot(spec.Linux.GIDMappings)
+	if !uok || !gok {
+		return nil // nobody is root in there: nothing to delegate to
+	}
+	for _, name := range []string{"", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"} {
+		path := filepath.Join(dir, name)
+		if err := os.Lchown(path, int(uid), int(gid)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("delegate cgroup %s to uid %d: %w", path, uid, err)
+		}
+	}
+	return nil
+}
+
+// hostIDOfRoot maps the container's id 0 to the host.
+func hostIDOfRoot(ms []specs.LinuxIDMapping) (uint32, bool) {
+	for _, m := range ms {
+		if m.ContainerID == 0 && m.Size > 0 {
+			return m.HostID, true
+		}
+	}
+	return 0, false
 }
 
 // namespacePaths records where exec finds each of the container's

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1010,4 +1011,40 @@ func TestCgroupsUpdateBadInput(t *testing.T) {
 	if got := cg.cpuMax(); got != "50000 100000" {
 		t.Errorf("cpu quota and period = %q after refused updates, want \"50000 100000\"", got)
 	}
+}
+
+// TestCgroupsDelegatedToUserns: a container with its own user namespace
+// gets its cgroup v2 directory (and cgroup.procs, cgroup.threads,
+// cgroup.subtree_control) owned by its root, as cgroup v2 delegation
+// describes; the files that set limits stay the host's.
+func TestCgroupsDelegatedToUserns(t *testing.T) {
+	r := newRuntime(t)
+	b := shBundle(t, "exec sleep 1000", testbundle.WithUserNamespace(usernsHostID, usernsSize),
+		withResources(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(20))}}))
+	id := newID(t)
+	pid := r.startDetached(b, id)
+	cg := containerCgroup(t, pid)
+	dir := cg.dirs[""]
+	if dir == "" {
+		t.Skip("no cgroup2 hierarchy on this host")
+	}
+	owner := func(path string) uint32 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Uid
+	}
+	for _, name := range []string{"", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"} {
+		if got := owner(filepath.Join(dir, name)); got != usernsHostID {
+			t.Errorf("%s is owned by uid %d, want the container's root %d", filepath.Join(dir, name), got, usernsHostID)
+		}
+	}
+	if cg.v2 {
+		if got := owner(filepath.Join(dir, "pids.max")); got != 0 {
+			t.Errorf("pids.max is owned by uid %d: the container could raise its own limit", got)
+		}
+	}
+	r.ok("delete", "--force", id)
+	r.assertNothingLeft(id)
 }
