@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -36,7 +37,30 @@ func main() {
 	os.Exit(hutchMain(os.Args[1:]))
 }
 
+// globals are the engine's global flags, as Podman's.
+type globals struct {
+	root     string // images, layers, records
+	runroot  string // runtime state
+	logLevel string
+}
+
+func defaultRoots() (root, runroot string) {
+	if os.Geteuid() != 0 {
+		data := os.Getenv("XDG_DATA_HOME")
+		if data == "" {
+			data = filepath.Join(os.Getenv("HOME"), ".local", "share")
+		}
+		run := os.Getenv("XDG_RUNTIME_DIR")
+		if run == "" {
+			run = filepath.Join(os.TempDir(), "hutch-"+strconv.Itoa(os.Geteuid()))
+		}
+		return filepath.Join(data, "hutch"), filepath.Join(run, "hutch")
+	}
+	return "/var/lib/hutch", "/run/hutch"
+}
+
 func hutchMain(args []string) int {
+	g := &globals{}
 	root := &cobra.Command{
 		Use:           "hutch",
 		Short:         "A daemonless container engine",
@@ -44,6 +68,12 @@ func hutchMain(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	defRoot, defRunroot := defaultRoots()
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.root, "root", defRoot, "storage root: images, layers, container records")
+	pf.StringVar(&g.runroot, "runroot", defRunroot, "runtime state root")
+	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	addImageCommands(root, g)
 	root.AddCommand(&cobra.Command{
 		Use:                "runtime VERB [ARGS...]",
 		Short:              "The runc-compatible OCI runtime (same as hutch-runc)",
