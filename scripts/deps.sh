@@ -10,13 +10,15 @@ set -euo pipefail
 # qemu guest on linux-image-amd64's kernel (installed under /boot and
 # /lib/modules; the running kernel is not touched).
 # Interop tests (tests/interop/run.sh): Docker and Podman from Debian, with
-# hutch-runc as their runtime.
+# hutch-runc as their runtime. Image tests: docker-registry (a real registry
+# on 127.0.0.1), skopeo and umoci (reference tools to compare against).
 PACKAGES=(
 	make pkg-config libseccomp-dev
 	busybox-static jq iproute2 util-linux
 	runc crun hyperfine
 	qemu-system-x86 linux-image-amd64 cpio
 	docker.io containerd podman
+	docker-registry skopeo umoci
 )
 
 if [ "$(id -u)" != 0 ]; then
