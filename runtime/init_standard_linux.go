@@ -18,7 +18,6 @@ import (
 // and execs the container's process.
 func standardInit(p *syncPipe, cfg *initConfig) error {
 	spec, proc := cfg.Spec, cfg.Process
-	_, newUser := specconv.HasNamespace(spec, specs.UserNamespace)
 	hasUser, _ := specconv.HasNamespace(spec, specs.UserNamespace)
 	_, newNet := specconv.HasNamespace(spec, specs.NetworkNamespace)
 	hasUTS, _ := specconv.HasNamespace(spec, specs.UTSNamespace)
@@ -93,7 +92,6 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 	if err := setScheduler(proc); err != nil {
 		return err
 	}
-	_ = newUser
 	return finishAndExec(p, cfg)
 }
 
