@@ -1,0 +1,5 @@
+package content
+
+import "crypto/rand"
+
+var randReader = rand.Reader
