@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/opencontainers/go-digest"
 
 	"hutch.dev/hutch/errdefs"
 )
