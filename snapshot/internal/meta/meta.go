@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/mountinfo"
 	"hutch.dev/hutch/snapshot"
@@ -67,21 +69,69 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("snapshot root: %w", err)
 	}
 	s := &Store{root: abs}
-	s.sweep()
+	if err := s.Update(func(tx *Tx) error { tx.sweep(); return nil }); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// sweep finishes removals that a crash interrupted (see Retire).
-func (s *Store) sweep() {
-	ents, _ := os.ReadDir(s.SnapshotsDir())
+// sweep removes what a crash left behind: rm-N directories of interrupted
+// removals (see Retire), and numbered directories that no record names and
+// nobody claims (see Claim), from a Prepare that died while copying. It
+// runs under the metadata lock, so a directory being made within an
+// Update is never seen half done.
+func (tx *Tx) sweep() {
+	ents, _ := os.ReadDir(tx.s.SnapshotsDir())
+	used := map[string]bool{}
+	for _, r := range tx.d.Snapshots {
+		used[strconv.FormatUint(r.ID, 10)] = true
+	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "rm-") {
-			p := filepath.Join(s.SnapshotsDir(), e.Name())
+		name := e.Name()
+		p := filepath.Join(tx.s.SnapshotsDir(), name)
+		if _, err := strconv.ParseUint(name, 10, 64); err == nil && !used[name] {
+			release, err := claim(p, false)
+			if err != nil {
+				continue // claimed: a Prepare in progress
+			}
 			if CheckNoMounts(p) == nil {
 				os.RemoveAll(p)
 			}
+			release()
+			continue
+		}
+		if strings.HasPrefix(name, "rm-") && CheckNoMounts(p) == nil {
+			os.RemoveAll(p)
 		}
 	}
+}
+
+// Claim marks a new snapshot directory as in the making until release is
+// called, for a Prepare that fills it outside the metadata lock (a native
+// copy): sweep leaves it alone meanwhile. The claim is a flock on the
+// directory, so it ends with the process.
+func Claim(dir string) (release func(), err error) { return claim(dir, true) }
+
+func claim(dir string, wait bool) (func(), error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	how := unix.LOCK_EX
+	if !wait {
+		how |= unix.LOCK_NB
+	}
+	for {
+		err = unix.Flock(fd, how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return func() { unix.Close(fd) }, nil
 }
 
 // Root is the absolute root directory.
