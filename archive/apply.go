@@ -603,4 +603,3 @@ var bufPool = sync.Pool{New: func() any { return make([]byte, 1<<20) }}
 
 func getBuf() []byte  { return bufPool.Get().([]byte) }
 func putBuf(b []byte) { bufPool.Put(b) } //nolint:staticcheck // a slice header per Apply is fine
-

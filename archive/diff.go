@@ -170,8 +170,10 @@ func (t *tarWriter) entry(ctx context.Context, dirfd int, name, rel string) erro
 	if st.Nlink > 1 {
 		id := inode{st.Dev, st.Ino}
 		if first, ok := t.links[id]; ok {
+			// A hardlink entry carries no data or xattrs of its own.
 			hdr.Typeflag = tar.TypeLink
 			hdr.Linkname = first
+			hdr.PAXRecords = nil
 			return t.header(hdr)
 		}
 		t.links[id] = rel
