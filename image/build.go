@@ -208,4 +208,3 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(br), nil
 }
-
