@@ -132,11 +132,17 @@ func (r *root) mkdirAll(rel string, uid, gid int) (int, error) {
 			return -1, err
 		}
 	case unix.EEXIST:
+		// resolve saw ENOENT yet base exists: a symlink whose target is
+		// missing. Refused, as tar does; creating its target instead would
+		// mean resolving the link by hand.
+		fd, err := r.resolve(rel)
+		if err == unix.ENOENT {
+			return -1, errdefs.InvalidArgument("%q is a symlink to a missing directory", rel)
+		}
+		return fd, err
 	default:
 		return -1, err
 	}
-	// EEXIST above can only be a dangling symlink (resolve saw ENOENT): its
-	// target is resolved inside the root again and fails if it is missing.
 	return r.resolve(rel)
 }
 
