@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-		"hutch.dev/hutch/snapshot"
+	"hutch.dev/hutch/snapshot"
 	"hutch.dev/hutch/snapshot/testsuite"
 )
 

@@ -236,4 +236,3 @@ func (s *Snapshotter) Lock(ctx context.Context, name string) (func() error, erro
 
 // String names the snapshotter in logs.
 func (s *Snapshotter) String() string { return "overlay:" + s.ms.Root() }
-
