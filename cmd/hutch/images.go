@@ -1090,4 +1090,3 @@ func (p *progress) finish() {
 	}
 	p.done = true
 }
-

@@ -261,6 +261,10 @@ func (s *Store) Writer(expected digest.Digest, size int64) (*Writer, error) {
 		return nil, fmt.Errorf("ingest %s: %w", key, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The writer before us committed and removed the directory.
+		return s.Writer(expected, size)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", key, err)
 	}
