@@ -41,6 +41,13 @@ func (m Mount) Mount(target string) error {
 			data = append(data, o)
 		}
 	}
+	// The kernel copies at most one page of option data and silently cuts
+	// the rest: an overlay with too many lowers would mount with layers
+	// missing. Refuse instead (snapshot/overlay.MountAt mounts long
+	// chains another way).
+	if opts := strings.Join(data, ","); len(opts) >= unix.Getpagesize() {
+		return fmt.Errorf("mount %s on %s: %d bytes of options exceed the kernel's page: %w", m.Type, target, len(opts), unix.E2BIG)
+	}
 	typ := m.Type
 	if typ == "bind" {
 		typ = ""
