@@ -98,6 +98,7 @@ type dirTimes struct {
 }
 
 type applier struct {
+	ctx     context.Context
 	o       *applyOptions
 	root    *root
 	buf     []byte
@@ -122,7 +123,7 @@ func apply(ctx context.Context, dir string, r io.Reader, o *applyOptions) (int64
 		return 0, fmt.Errorf("layer %s: %w", o.name, err)
 	}
 	defer rt.close()
-	a := &applier{o: o, root: rt, buf: getBuf()}
+	a := &applier{ctx: ctx, o: o, root: rt, buf: getBuf()}
 	defer putBuf(a.buf)
 	if o.merged {
 		a.created = map[string]bool{}
@@ -349,7 +350,14 @@ var zeros = make([]byte, holeBlock)
 func (a *applier) copyFile(fd int, r io.Reader, size int64) error {
 	var off int64
 	hole := false
-	for off < size {
+	for i := 0; off < size; i++ {
+		// A sparse entry of a few bytes can claim terabytes of zeros: let
+		// the caller's deadline stop it in the middle of one file.
+		if i%256 == 255 {
+			if err := a.ctx.Err(); err != nil {
+				return err
+			}
+		}
 		n, err := io.ReadFull(r, a.buf[:min(int64(len(a.buf)), size-off)])
 		if err != nil {
 			if err == io.EOF {
@@ -441,8 +449,14 @@ func (a *applier) meta(pfd int, base string, hdr *tar.Header, uid, gid int, mode
 		return fmt.Errorf("chown: %w", err)
 	}
 	if chmod {
-		// fchmodat2(2) (Linux 6.6) with AT_SYMLINK_NOFOLLOW.
-		if err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		// fchmodat2(2) (Linux 6.6) with AT_SYMLINK_NOFOLLOW; before it,
+		// plain fchmodat is as safe here: base was just made by this entry
+		// and is not a symlink.
+		err := unix.Fchmodat(pfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+			err = unix.Fchmodat(pfd, base, mode, 0)
+		}
+		if err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
