@@ -66,8 +66,8 @@ type spawned struct {
 // childFd is the fd number of Extra[i] in the child.
 func (r *spawnRequest) childFd(i int) int { return 3 + len(r.Preserved) + 2 + i }
 
-// spawn starts `hutch init` from a sealed copy of the binary and walks the
-// nsenter protocol with it (see runtime/nsenter) until it reports the pid
+// spawn starts `hutch init` from a protected copy of the binary
+// (protectedExe: CVE-2019-5736) and walks the nsenter protocol with it (see runtime/nsenter) until it reports the pid
 // of the process that runs in the container's namespaces.
 func spawn(r *spawnRequest) (*spawned, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -100,12 +100,11 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	}
 	tracef("spawn: exe ready")
 	// A new pid namespace owned by our own user namespace can be made by
-	// clone itself, sparing the constructor a fork. With a new user
-	// namespace the pid namespace must belong to it, so the constructor
-	// creates both.
-	// Not when the constructor forks anyway (a time namespace, or a pid or
-	// time namespace joined): its intermediate would be the new
-	// namespace's PID 1, and its exit would kill the init.
+	// clone itself, sparing the constructor a fork. Not with a new user
+	// namespace (the pid namespace must belong to it, so the constructor
+	// creates both), nor when the constructor forks anyway (a time
+	// namespace, or a pid or time namespace joined): its intermediate
+	// would be the new namespace's PID 1, and its exit would kill the init.
 	flags := r.CloneFlags
 	if flags&unix.CLONE_NEWPID != 0 && flags&(unix.CLONE_NEWUSER|unix.CLONE_NEWTIME) == 0 && !r.joins("pid", "time") {
 		cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWPID}
