@@ -266,10 +266,7 @@ func runtimeFeatures() *features.Features {
 	for t := range specconv.NamespaceTypes {
 		ns = append(ns, string(t))
 	}
-	var caps []string
-	for _, c := range capNames() {
-		caps = append(caps, c)
-	}
+	caps := capNames()
 	var rlim []string
 	for r := range specconv.Rlimits {
 		rlim = append(rlim, r)
