@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,8 @@ import (
 	"hutch.dev/hutch/image/reference"
 	"hutch.dev/hutch/image/registry"
 	"hutch.dev/hutch/image/saveload"
+	"hutch.dev/hutch/image/unpack"
+	"hutch.dev/hutch/snapshot"
 )
 
 // addImageCommands registers the image verbs (pull, push, images, rmi,
@@ -52,6 +55,45 @@ func addImageCommands(root *cobra.Command, g *globals) {
 
 func openStore(g *globals) (*image.Store, error) {
 	return image.Open(g.root)
+}
+
+// storageDriver is the snapshotter a new root gets: overlay when the file
+// system can hold overlay layers, else native; $HUTCH_STORAGE_DRIVER
+// (overlay or native) forces one. A root keeps the driver it started with.
+func storageDriver() string { return os.Getenv("HUTCH_STORAGE_DRIVER") }
+
+func openSnapshotter(g *globals) (snapshot.Snapshotter, error) {
+	sn, _, err := unpack.Open(g.root, storageDriver())
+	return sn, err
+}
+
+// unpackImages unpacks the layers of imgs into the root's snapshotter
+// (each layer once, keyed by chain ID), as Podman does after a pull.
+func unpackImages(ctx context.Context, g *globals, s *image.Store, imgs ...*image.Image) error {
+	sn, err := openSnapshotter(g)
+	if err != nil {
+		return err
+	}
+	for _, img := range imgs {
+		if err := unpack.Unpack(ctx, s, sn, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gcSnapshots removes the unpacked layers no image uses any more; a root
+// that never unpacked anything has nothing to collect.
+func gcSnapshots(ctx context.Context, g *globals, s *image.Store) error {
+	if _, err := os.Stat(filepath.Join(g.root, "storage-driver")); err != nil {
+		return nil
+	}
+	sn, err := openSnapshotter(g)
+	if err != nil {
+		return err
+	}
+	_, err = unpack.GC(ctx, s, sn)
+	return err
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM, so an interrupted
@@ -132,6 +174,9 @@ func pullCommand(g *globals) *cobra.Command {
 				}
 			}
 			prog.finish()
+			if err := unpackImages(ctx, g, s, img); err != nil {
+				return err
+			}
 			if !quiet {
 				fmt.Fprintln(out, "Digest:", img.Digest)
 			}
@@ -560,6 +605,9 @@ func rmiCommand(g *globals) *cobra.Command {
 					errs = append(errs, err)
 				}
 			}
+			if err := gcSnapshots(context.Background(), g, s); err != nil {
+				errs = append(errs, err)
+			}
 			return lastOf(errs)
 		},
 	}
@@ -785,6 +833,9 @@ func pruneCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := gcSnapshots(context.Background(), g, s); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if len(res.Deleted) > 0 {
 				fmt.Fprintln(out, "Deleted Images:")
@@ -870,6 +921,9 @@ func loadCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := unpackImages(ctx, g, s, imgs...); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			for _, img := range imgs {
 				if len(img.Names) == 0 {
@@ -922,6 +976,9 @@ func importCommand(g *globals) *cobra.Command {
 			defer cancel()
 			img, err := saveload.Import(ctx, s, r, o)
 			if err != nil {
+				return err
+			}
+			if err := unpackImages(ctx, g, s, img); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), img.ID)
