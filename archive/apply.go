@@ -106,6 +106,7 @@ type applier struct {
 	dirs    []dirTimes
 	created map[string]bool // WithMerged: what this layer put in the tree
 	dirty   bool            // an entry was removed: the parent cache is stale
+	lowers  []int           // WithParentLayers: O_PATH descriptors, nearest first
 
 	// Owner of the directories a layer does not list but needs (tar makes
 	// them as the extracting user: root, or root of the user namespace).
@@ -133,6 +134,16 @@ func apply(ctx context.Context, dir string, r io.Reader, o *applyOptions) (int64
 	}
 	if a.rootGID, err = toHost(o.gids, 0, "gid"); err != nil {
 		a.rootGID = os.Getgid()
+	}
+	if !o.merged && len(o.parents) > 0 {
+		defer a.closeLowers()
+		if err := a.openLowers(); err != nil {
+			return 0, fmt.Errorf("layer %s: %w", o.name, err)
+		}
+		// The root as the lowers show it, unless the layer lists "./".
+		if err := a.copyLowerDir(rt.fd, ".", "."); err != nil {
+			return 0, fmt.Errorf("layer %s: layer root: %w", o.name, err)
+		}
 	}
 
 	tr := tar.NewReader(rd)
@@ -208,7 +219,7 @@ func (a *applier) entry(hdr *tar.Header, content io.Reader) error {
 	if a.created != nil {
 		a.created[name] = true
 	}
-	pfd, err := a.root.mkdirAll(dir, a.rootUID, a.rootGID)
+	pfd, err := a.root.mkdirAll(dir, a.mkParent)
 	if err != nil {
 		return fmt.Errorf("parent directory: %w", err)
 	}
@@ -506,7 +517,7 @@ func (a *applier) whiteout(dir, base string) error {
 		a.dirty = true
 		return nil
 	}
-	pfd, err := a.root.mkdirAll(dir, a.rootUID, a.rootGID)
+	pfd, err := a.root.mkdirAll(dir, a.mkParent)
 	if err != nil {
 		return fmt.Errorf("parent directory: %w", err)
 	}
@@ -525,7 +536,7 @@ func (a *applier) whiteout(dir, base string) error {
 
 func (a *applier) opaque(dir string) error {
 	if !a.o.merged {
-		fd, err := a.root.mkdirAll(dir, a.rootUID, a.rootGID)
+		fd, err := a.root.mkdirAll(dir, a.mkParent)
 		if err != nil {
 			return fmt.Errorf("parent directory: %w", err)
 		}

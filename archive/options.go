@@ -19,6 +19,7 @@ type applyOptions struct {
 	uids      []IDMap
 	gids      []IDMap
 	opaqueKey string
+	parents   []string // WithParentLayers: lower layer directories, nearest first
 }
 
 // WithLayerName names the layer in errors ("layer sha256:...: entry ..."),
@@ -49,6 +50,23 @@ func WithIDMaps(uids, gids []IDMap) ApplyOption {
 // the initial user namespace.
 func WithUserXattr() ApplyOption {
 	return func(o *applyOptions) { o.opaqueKey = "user.overlay.opaque" }
+}
+
+// WithParentLayers names the layer directories below the one being unpacked,
+// nearest first (an overlay snapshot's lowerdirs; for a copy snapshotter the
+// full tree of the parent). A directory the layer needs but does not list
+// (a change to d/y without a d/ entry), and the layer root when the layer has
+// no "./" entry, are then made with the mode, owner, xattrs (except
+// overlay's own) and times that the same path has in the first of these
+// layers showing it as a directory, instead of 0755 root:root: in an overlay
+// upper the directory would otherwise hide the lower one's metadata. A lower
+// that holds a whiteout, a non-directory or an opaque directory on the way
+// to the path hides the layers below it; then, or when no lower has the
+// path, the default applies. Paths are looked up inside each lower without
+// following any symlink. Without WithMerged only; a full tree has its
+// parents already.
+func WithParentLayers(dirs ...string) ApplyOption {
+	return func(o *applyOptions) { o.parents = dirs }
 }
 
 func toHost(maps []IDMap, id int, what string) (int, error) {

@@ -110,27 +110,21 @@ func (r *root) resolve(rel string) (int, error) {
 }
 
 // mkdirAll resolves rel like resolve, creating the directories that are
-// missing (0755, owned by the caller, as tar does for a parent the archive
-// does not list).
-func (r *root) mkdirAll(rel string, uid, gid int) (int, error) {
+// missing with mk, which makes base in the directory pfd (rel names it in
+// the root) and sets its metadata. mk must return mkdirat(2)'s error as it
+// is (EEXIST in particular).
+func (r *root) mkdirAll(rel string, mk func(pfd int, base, rel string) error) (int, error) {
 	fd, err := r.resolve(rel)
 	if err != unix.ENOENT {
 		return fd, err
 	}
 	dir, base := path.Split(rel)
-	pfd, err := r.mkdirAll(cleanDir(dir), uid, gid)
+	pfd, err := r.mkdirAll(cleanDir(dir), mk)
 	if err != nil {
 		return -1, err
 	}
-	switch err := unix.Mkdirat(pfd, base, 0o755); err {
+	switch err := mk(pfd, base, rel); err {
 	case nil:
-		// mkdirat(2) applies the umask; the mode is set explicitly.
-		if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return -1, err
-		}
-		if err := unix.Fchmodat(pfd, base, 0o755, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return -1, err
-		}
 	case unix.EEXIST:
 		// resolve saw ENOENT yet base exists: a symlink whose target is
 		// missing. Refused, as tar does; creating its target instead would
@@ -144,6 +138,22 @@ func (r *root) mkdirAll(rel string, uid, gid int) (int, error) {
 		return -1, err
 	}
 	return r.resolve(rel)
+}
+
+// mkdirDefault makes base under pfd as tar does for a parent the archive
+// does not list: 0755, owned by uid:gid (the extracting user).
+func mkdirDefault(pfd int, base string, uid, gid int) error {
+	if err := unix.Mkdirat(pfd, base, 0o755); err != nil {
+		return err
+	}
+	// mkdirat(2) applies the umask; the mode is set explicitly.
+	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if err := unix.Fchmodat(pfd, base, 0o755, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	return nil
 }
 
 func cleanDir(dir string) string {

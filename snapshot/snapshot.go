@@ -126,8 +126,12 @@ type Snapshotter interface {
 	// opaque directory marked trusted.overlay.opaque=y, the form that
 	// archive.Apply writes) and makes the active snapshot key show the
 	// result: overlay hands out the snapshot's upper directory itself,
-	// native applies the changes to its full copy afterwards.
-	ApplyLayer(ctx context.Context, key string, apply func(dir string) error) error
+	// native applies the changes to its full copy afterwards. parents are
+	// the directories below dir, nearest first, for archive.WithParentLayers
+	// (a directory the layer needs but does not list takes their metadata):
+	// overlay's lower layers, native's full copy of the parent tree. They
+	// are read-only to apply.
+	ApplyLayer(ctx context.Context, key string, apply func(dir string, parents []string) error) error
 	// Lock takes an exclusive lock named name that holds across processes
 	// (flock), for work that makes one snapshot in several calls, such as
 	// Unpack. It does not block the other methods. Call unlock to release.

@@ -19,7 +19,8 @@ const unpackPrefix = "unpack/"
 // the committed snapshot parentChainID ("" for a base layer), unless it is
 // there already: it prepares an active snapshot on the parent, lets apply
 // write the layer into it (through ApplyLayer, so apply writes overlay's
-// form; the image side passes a closure around archive.Apply) and commits
+// form, and gets the parent layers for archive.WithParentLayers; the image
+// side passes a closure around archive.Apply) and commits
 // it as chainID. So each layer is unpacked once and shared by every image
 // and container that uses it.
 //
@@ -27,7 +28,7 @@ const unpackPrefix = "unpack/"
 // second finds the work done and returns nil. Active snapshots of an
 // earlier unpack of chainID that died (a pull killed halfway) are found
 // under that lock and removed first.
-func Unpack(ctx context.Context, sn Snapshotter, chainID, parentChainID string, apply func(dir string) error) error {
+func Unpack(ctx context.Context, sn Snapshotter, chainID, parentChainID string, apply func(dir string, parents []string) error) error {
 	if chainID == "" {
 		return errdefs.InvalidArgument("unpack: empty chain id")
 	}

@@ -167,8 +167,8 @@ func Unpack(ctx context.Context, s *image.Store, sn snapshot.Snapshotter, img *i
 	defer l.Close()
 	parent := ""
 	for _, layer := range img.Layers() {
-		err := snapshot.Unpack(ctx, sn, string(layer.ChainID), parent, func(dir string) error {
-			return applyLayer(ctx, img, layer, dir)
+		err := snapshot.Unpack(ctx, sn, string(layer.ChainID), parent, func(dir string, parents []string) error {
+			return applyLayer(ctx, img, layer, dir, parents)
 		})
 		if err != nil {
 			return fmt.Errorf("image %s: %w", img.ID, err)
@@ -178,7 +178,7 @@ func Unpack(ctx context.Context, s *image.Store, sn snapshot.Snapshotter, img *i
 	return nil
 }
 
-func applyLayer(ctx context.Context, img *image.Image, layer image.Layer, dir string) error {
+func applyLayer(ctx context.Context, img *image.Image, layer image.Layer, dir string, parents []string) error {
 	name := layer.Descriptor.Digest.String()
 	if err := layer.DiffID.Validate(); err != nil {
 		return errdefs.InvalidArgument("layer %s: diff ID %q: %v", name, layer.DiffID, err)
@@ -194,7 +194,7 @@ func applyLayer(ctx context.Context, img *image.Image, layer image.Layer, dir st
 	}
 	defer closeTar()
 	v := layer.DiffID.Verifier()
-	if _, err := archive.Apply(ctx, dir, io.TeeReader(tr, v), archive.WithLayerName(name)); err != nil {
+	if _, err := archive.Apply(ctx, dir, io.TeeReader(tr, v), archive.WithLayerName(name), archive.WithParentLayers(parents...)); err != nil {
 		return err
 	}
 	// Apply reads its input to the end, so v has seen the whole tar.

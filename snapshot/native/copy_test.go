@@ -27,7 +27,7 @@ func TestCopyKeepsEverything(t *testing.T) {
 	// tmpfs takes user.* xattrs since Linux 6.6 only.
 	noUserXattr := false
 	mtime := time.Date(2020, 1, 2, 3, 4, 5, 6000, time.UTC)
-	err = snapshot.Unpack(ctx, sn, "base", "", func(dir string) error {
+	err = snapshot.Unpack(ctx, sn, "base", "", func(dir string, _ []string) error {
 		p := func(n string) string { return filepath.Join(dir, n) }
 		steps := []error{
 			os.Mkdir(p("d"), 0o755),

@@ -198,8 +198,12 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, er
 // directory beside the snapshot's tree, then carries it over: whiteouts
 // delete, opaque directories are emptied first, everything else replaces
 // what was there (moved by rename, so hard links within the layer hold).
-func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir string) error) error {
+// The one parent apply gets is the snapshot's full tree, still the parent's
+// copy: a directory the layer does not list takes its metadata from there,
+// and mergeDiff then keeps it (the merged tree shows the same).
+func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir string, parents []string) error) error {
 	var id uint64
+	var hasParent bool
 	err := s.ms.View(func(tx *meta.Tx) error {
 		r, err := tx.Get(key)
 		if err != nil {
@@ -208,7 +212,7 @@ func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir
 		if r.Kind != snapshot.KindActive {
 			return errdefs.FailedPrecondition("snapshot %q: apply: is %s, not active", key, r.Kind)
 		}
-		id = r.ID
+		id, hasParent = r.ID, r.Parent != ""
 		return nil
 	})
 	if err != nil {
@@ -225,7 +229,11 @@ func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir
 		return fmt.Errorf("snapshot %q: apply: %w", key, err)
 	}
 	defer os.RemoveAll(diff)
-	if err := apply(diff); err != nil {
+	var parents []string
+	if hasParent {
+		parents = []string{s.fs(id)}
+	}
+	if err := apply(diff, parents); err != nil {
 		return fmt.Errorf("snapshot %q: apply: %w", key, err)
 	}
 	if err := mergeDiff(ctx, diff, s.fs(id)); err != nil {

@@ -57,7 +57,7 @@ func TestWhiteoutsInUpper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := snapshot.Unpack(ctx, sn, "base", "", func(dir string) error {
+	if err := snapshot.Unpack(ctx, sn, "base", "", func(dir string, _ []string) error {
 		os.MkdirAll(filepath.Join(dir, "d"), 0o755)
 		os.WriteFile(filepath.Join(dir, "d/x"), []byte("x"), 0o644)
 		return os.WriteFile(filepath.Join(dir, "gone"), []byte("g"), 0o644)
@@ -115,7 +115,7 @@ func TestLongChain(t *testing.T) {
 	parent := ""
 	for i := range layers {
 		id := fmt.Sprintf("sha256:%064d", i)
-		err := snapshot.Unpack(ctx, sn, id, parent, func(dir string) error {
+		err := snapshot.Unpack(ctx, sn, id, parent, func(dir string, _ []string) error {
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("layer-%d", i)), nil, 0o644); err != nil {
 				return err
 			}

@@ -206,9 +206,11 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, er
 }
 
 // ApplyLayer hands apply the upper directory: the layer's changes in
-// overlay's form are exactly what overlay reads there.
-func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir string) error) error {
+// overlay's form are exactly what overlay reads there. The parents are the
+// lower layers' directories, nearest first, as in lowerdir=.
+func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir string, parents []string) error) error {
 	var id uint64
+	var parents []string
 	err := s.ms.View(func(tx *meta.Tx) error {
 		r, err := tx.Get(key)
 		if err != nil {
@@ -217,13 +219,20 @@ func (s *Snapshotter) ApplyLayer(ctx context.Context, key string, apply func(dir
 		if r.Kind != snapshot.KindActive {
 			return errdefs.FailedPrecondition("snapshot %q: apply: is %s, not active", key, r.Kind)
 		}
+		chain, err := tx.Chain(r.Parent)
+		if err != nil {
+			return err
+		}
+		for _, c := range chain {
+			parents = append(parents, s.upper(c))
+		}
 		id = r.ID
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := apply(s.upper(id)); err != nil {
+	if err := apply(s.upper(id), parents); err != nil {
 		return fmt.Errorf("snapshot %q: apply: %w", key, err)
 	}
 	return nil

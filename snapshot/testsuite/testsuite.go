@@ -322,7 +322,7 @@ func testErrors(t *testing.T, ctx context.Context, root string, open Opener) {
 	class(t, "remove a missing key", sn.Remove(ctx, "missing"), errdefs.IsNotFound, "not found")
 	_, err = sn.Usage(ctx, "missing")
 	class(t, "usage of a missing key", err, errdefs.IsNotFound, "not found")
-	err = sn.ApplyLayer(ctx, "view", func(string) error { return nil })
+	err = sn.ApplyLayer(ctx, "view", func(string, []string) error { return nil })
 	class(t, "apply into a view", err, errdefs.IsFailedPrecondition, "failed precondition")
 	// The failed calls left nothing: a walk sees the three snapshots only.
 	n := 0
@@ -540,7 +540,17 @@ func testApplyLayer(t *testing.T, ctx context.Context, root string, open Opener)
 	sn := openOK(t, open, root)
 	base(t, ctx, sn)
 	prepare(t, sn, "layer", "base")
-	if err := sn.ApplyLayer(ctx, "layer", overlayLayer); err != nil {
+	err := sn.ApplyLayer(ctx, "layer", func(dir string, parents []string) error {
+		// The parents show the parent's files (for archive.WithParentLayers).
+		if len(parents) == 0 {
+			return errors.New("no parents")
+		}
+		if _, err := os.Lstat(filepath.Join(parents[0], "dir/a")); err != nil {
+			return fmt.Errorf("parents %v: %w", parents, err)
+		}
+		return overlayLayer(dir)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := sn.Commit(ctx, "layer2", "layer"); err != nil {
@@ -551,7 +561,7 @@ func testApplyLayer(t *testing.T, ctx context.Context, root string, open Opener)
 	checkLayer(t, Mount(t, prepare(t, sn, "c", "layer2")))
 	// A failing apply is reported with the snapshot.
 	prepare(t, sn, "bad", "layer2")
-	err := sn.ApplyLayer(ctx, "bad", func(string) error { return errors.New("bad tar") })
+	err = sn.ApplyLayer(ctx, "bad", func(string, []string) error { return errors.New("bad tar") })
 	if err == nil || !containsAll(err.Error(), `"bad"`, "bad tar") {
 		t.Errorf("failing apply: %v", err)
 	}
@@ -561,7 +571,7 @@ func testUnpack(t *testing.T, ctx context.Context, root string, open Opener) {
 	sn := openOK(t, open, root)
 	base(t, ctx, sn)
 	calls := 0
-	apply := func(dir string) error { calls++; return overlayLayer(dir) }
+	apply := func(dir string, _ []string) error { calls++; return overlayLayer(dir) }
 	if err := snapshot.Unpack(ctx, sn, "sha256:l2", "base", apply); err != nil {
 		t.Fatal(err)
 	}
@@ -577,12 +587,12 @@ func testUnpack(t *testing.T, ctx context.Context, root string, open Opener) {
 	}
 	checkLayer(t, Mount(t, view(t, sn, "v", "sha256:l2")))
 	// A base layer, and a failed unpack that leaves nothing.
-	if err := snapshot.Unpack(ctx, sn, "sha256:b", "", func(dir string) error {
+	if err := snapshot.Unpack(ctx, sn, "sha256:b", "", func(dir string, _ []string) error {
 		return os.WriteFile(filepath.Join(dir, "f"), []byte("b"), 0o644)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := snapshot.Unpack(ctx, sn, "sha256:bad", "sha256:b", func(string) error { return errors.New("corrupt layer") })
+	err := snapshot.Unpack(ctx, sn, "sha256:bad", "sha256:b", func(string, []string) error { return errors.New("corrupt layer") })
 	if err == nil || !containsAll(err.Error(), "sha256:bad", "corrupt layer") {
 		t.Errorf("failed unpack: %v", err)
 	}
@@ -610,7 +620,7 @@ func testConcurrentUnpack(t *testing.T, ctx context.Context, root string, open O
 			defer wg.Done()
 			s, err := open(root)
 			if err == nil {
-				err = snapshot.Unpack(ctx, s, "sha256:l2", "base", func(dir string) error {
+				err = snapshot.Unpack(ctx, s, "sha256:l2", "base", func(dir string, _ []string) error {
 					calls.Add(1)
 					return overlayLayer(dir)
 				})
@@ -634,7 +644,7 @@ func testUnpackStale(t *testing.T, ctx context.Context, root string, open Opener
 	base(t, ctx, sn)
 	stale := "unpack/sha256:l2/dead"
 	prepare(t, sn, stale, "base")
-	if err := snapshot.Unpack(ctx, sn, "sha256:l2", "base", overlayLayer); err != nil {
+	if err := snapshot.Unpack(ctx, sn, "sha256:l2", "base", func(dir string, _ []string) error { return overlayLayer(dir) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sn.Stat(ctx, stale); !errdefs.IsNotFound(err) {
@@ -642,7 +652,7 @@ func testUnpackStale(t *testing.T, ctx context.Context, root string, open Opener
 	}
 	// A name held by a non-committed snapshot cannot be unpacked into.
 	prepare(t, sn, "sha256:held", "base")
-	err := snapshot.Unpack(ctx, sn, "sha256:held", "base", overlayLayer)
+	err := snapshot.Unpack(ctx, sn, "sha256:held", "base", func(dir string, _ []string) error { return overlayLayer(dir) })
 	class(t, "unpack onto an active name", err, errdefs.IsConflict, "conflict")
 }
 

@@ -613,28 +613,67 @@ func TestImagesUnpackBadDiffID(t *testing.T) {
 	assertEmptySnapshotDir(t, h)
 }
 
-// A layer that changes data/sub/x without a data/sub/ entry of its own must
-// leave data/sub as the lower layer has it (containerd copies the parent's
-// metadata from the lowers; umoci applies onto the merged tree). Apply makes
-// the missing parent 0755 root:root in the new layer, and in overlay a
-// directory of the upper layer takes precedence over the lower's, so the
-// owner and mode from below are lost (native: the same, by its merge).
+// A layer that changes d/y without a d/ entry of its own must leave d as
+// the lower layer has it (containerd copies the parent's metadata from the
+// lowers; umoci applies onto the merged tree). In overlay a directory of
+// the upper layer takes precedence over the lower's, so Apply gets the
+// lower layers (archive.WithParentLayers) and makes the missing d as they
+// show it: mode, owner, xattrs, mtime. Native gets its full tree as the
+// one lower, and its merge keeps that.
 func TestImagesUnpackImplicitParent(t *testing.T) {
-	t.Skip("archive.Apply makes implicit parents 0755 0:0, shadowing the lower directory: reported, archive/ needs the lower layers (as containerd's WithParents)")
-	reg := startRegistry(t)
-	lower := tarLayer(t, []entry{
-		{name: "d/", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000},
-		{name: "d/x", body: "x"},
-	})
-	upper := tarLayer(t, []entry{{name: "d/y", body: "y"}})
-	img := layeredImage(t, lower, upper)
-	pushImage(t, reg+"/test/implicit:1", img)
-	h := newImageRoot(t)
-	h.ok("pull", reg+"/test/implicit:1")
-	dir, cleanup := h.view(topChainID(t, img))
-	defer cleanup()
-	got := scanTree(t, dir)
-	if f := got["d"]; fmt.Sprintf("%v %d:%d", f.mode, f.uid, f.gid) != "drwxr-x--- 1000:1000" {
-		t.Fatalf("d: %v", f)
+	for _, driver := range []string{"overlay", "native"} {
+		t.Run(driver, func(t *testing.T) {
+			if driver == "overlay" {
+				if err := overlay.Supported(t.TempDir()); err != nil {
+					t.Skipf("overlay not supported here: %v", err)
+				}
+			}
+			t.Setenv("HUTCH_STORAGE_DRIVER", driver)
+			reg := startRegistry(t)
+			lower := tarLayer(t, []entry{
+				{name: "d/", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000, xattrs: map[string]string{"user.lower": "kept"}},
+				{name: "d/x", body: "x"},
+				{name: "e/", typ: tar.TypeDir, mode: 0o700, uid: 2000, gid: 2000},
+				{name: "e/f/", typ: tar.TypeDir, mode: 0o750, uid: 3000, gid: 3000},
+			})
+			upper := tarLayer(t, []entry{
+				{name: "d/y", body: "y"},
+				{name: "e/f/g/z", body: "z"},
+			})
+			img := layeredImage(t, lower, upper)
+			pushImage(t, reg+"/test/implicit:1", img)
+			h := newImageRoot(t)
+			h.ok("pull", reg+"/test/implicit:1")
+			if d, _ := os.ReadFile(filepath.Join(h.root, "storage-driver")); strings.TrimSpace(string(d)) != driver {
+				t.Fatalf("storage-driver = %q, want %s", d, driver)
+			}
+			dir, cleanup := h.view(topChainID(t, img))
+			defer cleanup()
+			got := scanTree(t, dir)
+			for name, want := range map[string]string{
+				"d":       "drwxr-x--- 1000:1000",
+				"e":       "drwx------ 2000:2000",
+				"e/f":     "drwxr-x--- 3000:3000",
+				"e/f/g":   "drwxr-xr-x 0:0", // in no layer below: tar's default
+				"d/x":     "-rw-r--r-- 0:0",
+				"d/y":     "-rw-r--r-- 0:0",
+				"e/f/g/z": "-rw-r--r-- 0:0",
+			} {
+				f, ok := got[name]
+				if !ok || fmt.Sprintf("%v %d:%d", f.mode, f.uid, f.gid) != want {
+					t.Errorf("%s: %v, want %s", name, f, want)
+				}
+			}
+			if x := got["d"].xattrs; !strings.Contains(x, "user.lower") || strings.Contains(x, "overlay") {
+				t.Errorf("d: xattrs %q, want the lower's user.lower only", x)
+			}
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(dir, "d"), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Mtim.Sec != layerTime.Unix() {
+				t.Errorf("d: mtime %v, want the lower's %v", time.Unix(st.Mtim.Sec, 0).UTC(), layerTime)
+			}
+		})
 	}
 }
