@@ -57,7 +57,7 @@ func (s *Store) Build(ctx context.Context, o BuildOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer gl.Close()
+	defer gl.Unlock()
 
 	layerType, configType, manifestType := types.OCILayer, types.OCIConfigJSON, types.OCIManifestSchema1
 	if o.Docker {

@@ -103,7 +103,7 @@ func (s *Store) Put(ctx context.Context, o PutOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer gl.Close()
+	defer gl.Unlock()
 
 	type job struct {
 		kind string

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -330,7 +329,7 @@ func (s *Store) GC() (int64, error) {
 	if err != nil || !ok {
 		return 0, err
 	}
-	defer gl.Close()
+	defer gl.Unlock()
 	l, err := store.LockFile(filepath.Join(s.root, "images.lock"))
 	if err != nil {
 		return 0, err
@@ -377,26 +376,8 @@ func (s *Store) GC() (int64, error) {
 
 // gcLock takes gc.lock with how (LOCK_SH for writers, LOCK_EX|LOCK_NB for
 // GC); ok is false when a non-blocking lock was busy.
-func (s *Store) gcLock(how int) (*os.File, bool, error) {
-	f, err := os.OpenFile(filepath.Join(s.root, "gc.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, false, fmt.Errorf("lock: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err == unix.EWOULDBLOCK {
-		f.Close()
-		return nil, false, nil
-	}
-	if err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	return f, true, nil
+func (s *Store) gcLock(how int) (*store.Lock, bool, error) {
+	return store.Flock(filepath.Join(s.root, "gc.lock"), how)
 }
 
 // AddRepoDigest records that the image with manifest d is known by the

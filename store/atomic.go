@@ -66,21 +66,33 @@ type Lock struct{ f *os.File }
 // until it is free. The lock dies with the process, so a crashed command
 // never leaves a stale lock behind.
 func LockFile(path string) (*Lock, error) {
+	l, _, err := Flock(path, unix.LOCK_EX)
+	return l, err
+}
+
+// Flock takes a lock of kind how on path (created if missing):
+// unix.LOCK_SH or unix.LOCK_EX, with unix.LOCK_NB not to wait. ok is false,
+// with no error, when a non-blocking lock is held by someone else.
+func Flock(path string, how int) (l *Lock, ok bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(int(f.Fd()), how)
 		if err != unix.EINTR {
 			break
 		}
 	}
+	if err == unix.EWOULDBLOCK {
+		f.Close()
+		return nil, false, nil
+	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return &Lock{f: f}, nil
+	return &Lock{f: f}, true, nil
 }
 
 // Unlock releases the lock.

@@ -128,26 +128,8 @@ func chooseDriver(root, want string) (string, error) {
 
 // lock takes ROOT/unpack.lock with how (LOCK_SH for unpacks, LOCK_EX|LOCK_NB
 // for GC); ok is false when a non-blocking lock was busy.
-func lock(root string, how int) (f *os.File, ok bool, err error) {
-	f, err = os.OpenFile(filepath.Join(root, "unpack.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, false, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err == unix.EWOULDBLOCK {
-		f.Close()
-		return nil, false, nil
-	}
-	if err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	return f, true, nil
+func lock(root string, how int) (*store.Lock, bool, error) {
+	return store.Flock(filepath.Join(root, "unpack.lock"), how)
 }
 
 // Unpack makes the committed snapshots of img's layers in sn, bottom first,
@@ -164,7 +146,7 @@ func Unpack(ctx context.Context, s *image.Store, sn snapshot.Snapshotter, img *i
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer l.Unlock()
 	parent := ""
 	for _, layer := range img.Layers() {
 		err := snapshot.Unpack(ctx, sn, string(layer.ChainID), parent, func(dir string, parents []string) error {
@@ -268,7 +250,7 @@ func GC(ctx context.Context, s *image.Store, sn snapshot.Snapshotter) ([]string,
 	if err != nil || !ok {
 		return nil, err
 	}
-	defer l.Close()
+	defer l.Unlock()
 	// The index is read under the lock: an image added after this is
 	// unpacked after GC ends and makes its snapshots again.
 	imgs, err := s.Images()
