@@ -24,7 +24,7 @@ func setnsInit(p *syncPipe, cfg *initConfig) error {
 			return err
 		}
 	}
-	if err := setRlimits(proc); err != nil {
+	if err := setRlimits(proc, false); err != nil {
 		return err
 	}
 	if err := setOOMScoreAdj(proc); err != nil {

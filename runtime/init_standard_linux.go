@@ -77,7 +77,7 @@ func standardInit(p *syncPipe, cfg *initConfig) error {
 			return err
 		}
 	}
-	if err := setRlimits(proc); err != nil {
+	if err := setRlimits(proc, false); err != nil {
 		return err
 	}
 	if err := setOOMScoreAdj(proc); err != nil {
@@ -236,6 +236,9 @@ func finishAndExec(p *syncPipe, cfg *initConfig) error {
 		}
 	}
 	if err := closeExecFds(3 + cfg.PreserveFds); err != nil {
+		return err
+	}
+	if err := setRlimits(proc, true); err != nil {
 		return err
 	}
 	// The filter goes in as late as possible, so that the profile need

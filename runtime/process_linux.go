@@ -14,13 +14,24 @@ import (
 	"hutch.dev/hutch/runtime/specconv"
 )
 
-// setRlimits applies process.rlimits. A hard limit above the current one
-// needs CAP_SYS_RESOURCE; without it the kernel says EPERM, which becomes
-// an error naming the limit instead of a crash.
-func setRlimits(p *specs.Process) error {
+// setRlimits applies process.rlimits in two steps. Early (final false),
+// while the config can still fail create, it sets each hard limit, which
+// checks that we may: a hard limit above the current one needs
+// CAP_SYS_RESOURCE, and without it the kernel says EPERM, reported naming
+// the limit instead of a crash. The soft limit stays at most what it was,
+// so the init's own Go runtime never runs under a small RLIMIT_AS or
+// RLIMIT_NOFILE (it could fail to grow its heap). The final step, right
+// before execve, sets the soft limits, which is always allowed.
+func setRlimits(p *specs.Process, final bool) error {
 	for _, r := range p.Rlimits {
 		res := specconv.Rlimits[r.Type]
 		lim := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
+		if !final {
+			var cur unix.Rlimit
+			if err := unix.Prlimit(0, res, nil, &cur); err == nil {
+				lim.Cur = min(cur.Cur, r.Hard)
+			}
+		}
 		if err := unix.Prlimit(0, res, &lim, nil); err != nil {
 			var cur unix.Rlimit
 			unix.Prlimit(0, res, nil, &cur)
