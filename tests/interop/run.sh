@@ -393,6 +393,26 @@ if [ "${INTEROP_TRACE:-0}" = 1 ]; then
 	RUNTIME=$rt
 fi
 
+# archives_docker: `docker save` loads into hutch with the same image ID,
+# and hutch's `save` loads into Docker (docker-archive both ways).
+archives_docker() {
+	local hutch=$here/bin/hutch hroot=$T/hutch-images
+	"${D[@]}" save -o "$T/docker-save.tar" busybox:latest
+	check "docker save archive loads into hutch" 0 "Loaded image" "$hutch" --root "$hroot" load -i "$T/docker-save.tar"
+	check_eq "docker save archive keeps its image ID in hutch" \
+		"$("${D[@]}" image inspect --format '{{.Id}}' busybox:latest)" \
+		"$("$hutch" --root "$hroot" inspect --format '{{.Id}}' busybox:latest 2>&1)"
+	"$hutch" --root "$hroot" import "$T/busybox.tar" localhost/fromhutch:1 >/dev/null
+	"$hutch" --root "$hroot" save -o "$T/hutch-save.tar" localhost/fromhutch:1
+	check "hutch save archive loads into docker" 0 "localhost/fromhutch:1" "${D[@]}" load -i "$T/hutch-save.tar"
+	check_eq "hutch save archive keeps its image ID in docker" \
+		"$("$hutch" --root "$hroot" inspect --format '{{.Id}}' localhost/fromhutch:1)" \
+		"$("${D[@]}" image inspect --format '{{.Id}}' localhost/fromhutch:1 2>&1)"
+	"${D[@]}" rmi localhost/fromhutch:1 >/dev/null 2>&1 || true
+	# hutch's root may hold overlay mounts only while unpacking; none now.
+	rm -rf --one-file-system "$hroot"
+}
+
 for engine in $ENGINES; do
 	case $engine in
 	docker)
@@ -403,6 +423,7 @@ for engine in $ENGINES; do
 			*) R=(--runtime hutch) ;;
 			esac
 			check "docker: engine up, image imported" 0 busybox "${D[@]}" images
+			archives_docker
 			scenarios docker
 		else
 			check "docker: dockerd starts" 0 "" false
