@@ -57,13 +57,12 @@ func openStore(g *globals) (*image.Store, error) {
 	return image.Open(g.root)
 }
 
-// storageDriver is the snapshotter a new root gets: overlay when the file
-// system can hold overlay layers, else native; $HUTCH_STORAGE_DRIVER
-// (overlay or native) forces one. A root keeps the driver it started with.
-func storageDriver() string { return os.Getenv("HUTCH_STORAGE_DRIVER") }
-
+// openSnapshotter opens the root's snapshotter: the one --storage-driver
+// (or $HUTCH_STORAGE_DRIVER) names, else overlay when the file system can
+// hold overlay layers, native otherwise. A root keeps the driver it started
+// with; asking for the other one is refused.
 func openSnapshotter(g *globals) (snapshot.Snapshotter, error) {
-	sn, _, err := unpack.Open(g.root, storageDriver())
+	sn, _, err := unpack.Open(g.root, g.storageDriver)
 	return sn, err
 }
 
@@ -136,6 +135,11 @@ func pullCommand(g *globals) *cobra.Command {
 		Short: "Pull an image from a registry (or an OCI layout, or a docker-archive)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The storage driver first: a wrong one must fail before
+			// anything is stored.
+			if _, err := openSnapshotter(g); err != nil {
+				return err
+			}
 			s, err := openStore(g)
 			if err != nil {
 				return err
@@ -894,6 +898,11 @@ func loadCommand(g *globals) *cobra.Command {
 		Short: "Load images from a docker-archive, an OCI archive or an OCI layout directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The storage driver first: a wrong one must fail before
+			// anything is stored.
+			if _, err := openSnapshotter(g); err != nil {
+				return err
+			}
 			s, err := openStore(g)
 			if err != nil {
 				return err
@@ -950,6 +959,11 @@ func importCommand(g *globals) *cobra.Command {
 		Short: "Make a one-layer image from a root filesystem tarball",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The storage driver first: a wrong one must fail before
+			// anything is stored.
+			if _, err := openSnapshotter(g); err != nil {
+				return err
+			}
 			s, err := openStore(g)
 			if err != nil {
 				return err

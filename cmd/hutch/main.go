@@ -39,9 +39,10 @@ func main() {
 
 // globals are the engine's global flags, as Podman's.
 type globals struct {
-	root     string // images, layers, records
-	runroot  string // runtime state
-	logLevel string
+	root          string // images, layers, records
+	runroot       string // runtime state
+	logLevel      string
+	storageDriver string // overlay, native, or "" to choose
 }
 
 func defaultRoots() (root, runroot string) {
@@ -73,6 +74,7 @@ func hutchMain(args []string) int {
 	pf.StringVar(&g.root, "root", defRoot, "storage root: images, layers, container records")
 	pf.StringVar(&g.runroot, "runroot", defRunroot, "runtime state root")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	pf.StringVar(&g.storageDriver, "storage-driver", os.Getenv("HUTCH_STORAGE_DRIVER"), "layer storage: overlay or native (default: overlay where it works)")
 	addImageCommands(root, g)
 	root.AddCommand(&cobra.Command{
 		Use:                "runtime VERB [ARGS...]",
