@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 export CGO_ENABLED := 1
 
 .PHONY: all build install uninstall deps test test-unit test-integration \
-	test-cgroup2 conformance test-interop bench vet clean FORCE
+	test-cgroup2 conformance test-interop bench bench-images vet clean FORCE
 
 all: build
 
@@ -92,3 +92,7 @@ FORCE:
 # (apt-get install docker.io containerd podman; see docs/interop.md).
 test-interop: build
 	tests/interop/run.sh
+
+# Image unpack and pull against umoci, skopeo and tar (bench/images.sh).
+bench-images: build
+	bench/images.sh
