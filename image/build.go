@@ -87,9 +87,9 @@ func (s *Store) Build(ctx context.Context, o BuildOptions) (*Image, error) {
 
 	raw := o.RawConfig
 	if raw != nil {
-		cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+		cfg, err := ParseConfig(raw)
 		if err != nil {
-			return nil, errdefs.InvalidArgument("config: %v", err)
+			return nil, err
 		}
 		if len(cfg.RootFS.DiffIDs) != len(diffIDs) {
 			return nil, errdefs.InvalidArgument("config: %d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), len(diffIDs))

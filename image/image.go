@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -47,9 +46,9 @@ func (s *Store) manifest(d digest.Digest) (*v1.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	m, err := ParseManifest(raw)
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", d, err)
+		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	return m, nil
 }
@@ -68,15 +67,15 @@ func (s *Store) load(r *Record) (*Image, error) {
 	if img.RawManifest, err = s.content.Get(r.Digest); err != nil {
 		return nil, fmt.Errorf("image %s: manifest: %w", r.Digest, err)
 	}
-	if img.Manifest, err = v1.ParseManifest(bytes.NewReader(img.RawManifest)); err != nil {
-		return nil, fmt.Errorf("image %s: manifest: %w", r.Digest, err)
+	if img.Manifest, err = ParseManifest(img.RawManifest); err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Digest, err)
 	}
 	img.ID = digest.Digest(img.Manifest.Config.Digest.String())
 	if img.RawConfig, err = s.content.Get(img.ID); err != nil {
 		return nil, fmt.Errorf("image %s: config: %w", r.Digest, err)
 	}
-	if img.Config, err = v1.ParseConfigFile(bytes.NewReader(img.RawConfig)); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", r.Digest, err)
+	if img.Config, err = ParseConfig(img.RawConfig); err != nil {
+		return nil, fmt.Errorf("image %s: %w", r.Digest, err)
 	}
 	if len(img.Config.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return nil, errdefs.InvalidArgument("image %s: config has %d diff IDs for %d layers", r.Digest, len(img.Config.RootFS.DiffIDs), len(img.Manifest.Layers))

@@ -75,12 +75,9 @@ type PutOptions struct {
 // (those already stored are skipped), then the manifest and index, then
 // the index record. It returns the stored image.
 func (s *Store) Put(ctx context.Context, o PutOptions) (*Image, error) {
-	m, err := v1.ParseManifest(bytes.NewReader(o.Manifest))
+	m, err := ParseManifest(o.Manifest)
 	if err != nil {
-		return nil, errdefs.InvalidArgument("manifest: %v", err)
-	}
-	if m.SchemaVersion != 2 {
-		return nil, errdefs.NotImplemented("manifest: schema version %d is not supported", m.SchemaVersion)
+		return nil, err
 	}
 	names := make([]string, 0, len(o.Names))
 	for _, n := range o.Names {

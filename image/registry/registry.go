@@ -137,13 +137,9 @@ func Pull(ctx context.Context, s *image.Store, ref string, o Options) (*image.Im
 	digestRef := desc.Digest
 	if image.IsIndex(desc.MediaType) {
 		index = desc.Manifest
-		idx, err := desc.ImageIndex()
+		im, err := image.ParseIndex(desc.Manifest)
 		if err != nil {
 			return nil, fmt.Errorf("image %q: %w", full, err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return nil, fmt.Errorf("image %q: index: %w", full, err)
 		}
 		want := DefaultPlatform()
 		if o.Platform != nil {
