@@ -29,7 +29,9 @@
 #   into an empty root (store and unpack) against `skopeo copy
 #   --src-tls-verify=false docker://... dir:OUT` (fetch and store only: skopeo
 #   unpacks nothing, so the ratio flatters skopeo: hutch has no pull
-#   without unpack; the unpack part alone is hutch-unpack above).
+#   without unpack; the unpack part alone is hutch-unpack above), and
+#   against `skopeo+umoci`: skopeo copy to an OCI layout then umoci unpack,
+#   the same work as hutch's pull done by the two tools.
 # - hyperfine -N (no shell): the tar floor and the --prepare steps are
 #   small scripts in WORK run by bash, so no command pays a shell's start-up
 #   except tar's own (one bash, a few ms).
@@ -135,11 +137,18 @@ curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null || die "registry did not start
 ref=127.0.0.1:$PORT/bench/img:v1
 skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$ref"
 
-echo "rm -rf --one-file-system $W/out-skopeo $W/root-p && sync" >"$W/prep-pull.sh"
+echo "rm -rf --one-file-system $W/out-skopeo $W/out-su $W/root-p && sync" >"$W/prep-pull.sh"
+cat >"$W/skopeo-umoci.sh" <<EOF
+set -e
+mkdir -p $W/out-su
+skopeo copy -q --src-tls-verify=false docker://$ref oci:$W/out-su/layout:v1
+umoci unpack --image $W/out-su/layout:v1 $W/out-su/rootfs
+EOF
 hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$W/pull.json" \
 	--prepare "bash $W/prep-pull.sh" \
 	--command-name skopeo "skopeo copy -q --src-tls-verify=false docker://$ref dir:$W/out-skopeo" \
-	--command-name hutch "$HUTCH --root $W/root-p pull -q $ref"
+	--command-name hutch "$HUTCH --root $W/root-p pull -q $ref" \
+	--command-name skopeo+umoci "bash $W/skopeo-umoci.sh"
 
 kill "$reg"
 wait "$reg" 2>/dev/null || true
@@ -153,9 +162,11 @@ u_only=$(mean "$W/unpack.json" hutch-unpack)
 u_tar=$(mean "$W/unpack.json" tar)
 p_skopeo=$(mean "$W/pull.json" skopeo)
 p_hutch=$(mean "$W/pull.json" hutch)
-printf '\nmeans (s): umoci %.3f  hutch %.3f  hutch-unpack %.3f  tar %.3f | skopeo %.3f  hutch-pull %.3f\n' \
-	"$u_umoci" "$u_hutch" "$u_only" "$u_tar" "$p_skopeo" "$p_hutch"
+p_su=$(mean "$W/pull.json" skopeo+umoci)
+printf '\nmeans (s): umoci %.3f  hutch %.3f  hutch-unpack %.3f  tar %.3f | skopeo %.3f  hutch-pull %.3f  skopeo+umoci %.3f\n' \
+	"$u_umoci" "$u_hutch" "$u_only" "$u_tar" "$p_skopeo" "$p_hutch" "$p_su"
 echo "hutch/umoci:         $(ratio "$u_hutch" "$u_umoci")  (target <= 0.8)"
 echo "hutch-unpack/umoci:  $(ratio "$u_only" "$u_umoci")"
 echo "tar/umoci:           $(ratio "$u_tar" "$u_umoci")"
-echo "hutch-pull/skopeo:   $(ratio "$p_hutch" "$p_skopeo")"
+echo "hutch-pull/skopeo:   $(ratio "$p_hutch" "$p_skopeo")  (skopeo does not unpack)"
+echo "hutch-pull/skopeo+umoci: $(ratio "$p_hutch" "$p_su")"
