@@ -118,6 +118,14 @@ descs=$logs/failed-points.txt
 list_ids() { "$runtime" list -q 2>/dev/null | sort || true; }
 before=$(list_ids)
 
+# The suite's cgroupsPaths (/cgrouptest, testdir/cgrouptest/container) make
+# parent cgroups that runtimes, like runc, leave in place when they remove
+# the container's own. Remove the empty ones the run made, and only those.
+suite_cgroups() {
+	find /sys/fs/cgroup -maxdepth 6 -type d \( -name testdir -o -name cgrouptest \) 2>/dev/null | sort
+}
+cgroups_before=$(suite_cgroups)
+
 # The command run in each program's private mount namespace. With
 # HIDE_CGROUP2=1 an empty file covers cgroup.controllers of the unified
 # hierarchy, so the runtime sees a v1 host (TESTBED.md).
@@ -190,6 +198,10 @@ for p in "${programs[@]}"; do
 	done
 done
 rmdir "$WORK/tmp" 2>/dev/null || true
+# Deepest first; rmdir refuses a cgroup that still has children or tasks.
+for d in $(comm -13 <(echo "$cgroups_before") <(suite_cgroups) | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-); do
+	rmdir "$d" 2>/dev/null || true
+done
 
 echo "runtime-tools: $total_ok ok, $total_notok not ok ($total_skip of the ok skipped)" | tee -a "$summary"
 
