@@ -57,6 +57,16 @@ func openStore(g *globals) (*image.Store, error) {
 	return image.Open(g.root)
 }
 
+// openStoreToAdd opens the store for a command that adds images (pull,
+// load, import), checking the storage driver first: a wrong one must fail
+// before anything is stored.
+func openStoreToAdd(g *globals) (*image.Store, error) {
+	if _, err := openSnapshotter(g); err != nil {
+		return nil, err
+	}
+	return openStore(g)
+}
+
 // openSnapshotter opens the root's snapshotter: the one --storage-driver
 // (or $HUTCH_STORAGE_DRIVER) names, else overlay when the file system can
 // hold overlay layers, native otherwise. A root keeps the driver it started
@@ -135,12 +145,7 @@ func pullCommand(g *globals) *cobra.Command {
 		Short: "Pull an image from a registry (or an OCI layout, or a docker-archive)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The storage driver first: a wrong one must fail before
-			// anything is stored.
-			if _, err := openSnapshotter(g); err != nil {
-				return err
-			}
-			s, err := openStore(g)
+			s, err := openStoreToAdd(g)
 			if err != nil {
 				return err
 			}
@@ -898,12 +903,7 @@ func loadCommand(g *globals) *cobra.Command {
 		Short: "Load images from a docker-archive, an OCI archive or an OCI layout directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The storage driver first: a wrong one must fail before
-			// anything is stored.
-			if _, err := openSnapshotter(g); err != nil {
-				return err
-			}
-			s, err := openStore(g)
+			s, err := openStoreToAdd(g)
 			if err != nil {
 				return err
 			}
@@ -959,12 +959,7 @@ func importCommand(g *globals) *cobra.Command {
 		Short: "Make a one-layer image from a root filesystem tarball",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The storage driver first: a wrong one must fail before
-			// anything is stored.
-			if _, err := openSnapshotter(g); err != nil {
-				return err
-			}
-			s, err := openStore(g)
+			s, err := openStoreToAdd(g)
 			if err != nil {
 				return err
 			}
