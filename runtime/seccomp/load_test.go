@@ -185,6 +185,7 @@ func probe(name string) string {
 type childResult struct {
 	out    map[string]string
 	stdout string
+	stderr string
 	state  *os.ProcessState
 }
 
@@ -218,7 +219,7 @@ func runChild(t *testing.T, cfg *specs.LinuxSeccomp, probes []string, argv []str
 	if err != nil && !errors.As(err, &exitErr) {
 		t.Fatal(err)
 	}
-	res := childResult{out: map[string]string{}, stdout: stdout.String(), state: cmd.ProcessState}
+	res := childResult{out: map[string]string{}, stdout: stdout.String(), stderr: stderr.String(), state: cmd.ProcessState}
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
 			res.out[k] = v
@@ -233,7 +234,7 @@ func runChild(t *testing.T, cfg *specs.LinuxSeccomp, probes []string, argv []str
 func (r childResult) expect(t *testing.T, want map[string]syscall.Errno) {
 	t.Helper()
 	if !r.state.Success() {
-		t.Fatalf("child: %v\n%s", r.state, r.stdout)
+		t.Fatalf("child: %v\nstdout: %s\nstderr: %s", r.state, r.stdout, r.stderr)
 	}
 	for k, e := range want {
 		got, ok := r.out[k]
@@ -285,11 +286,16 @@ func TestLoadErrnoDefaultsToEPERM(t *testing.T) {
 
 func TestLoadDefaultErrnoRet(t *testing.T) {
 	// An allow list: everything not named fails with defaultErrnoRet.
-	// The Go runtime of the child needs these to print and exit.
+	// The Go runtime of the child needs these to print and exit, and the
+	// runtime may start a thread at any time: the test binary uses cgo, so
+	// that is glibc's pthread_create, which tries clone3 first and only falls
+	// back to clone on ENOSYS (EXDEV made it abort), then sets up the thread
+	// with mprotect, set_robust_list and rseq.
 	allowed := []string{
 		"write", "exit", "exit_group", "futex", "getpid", "gettid", "tgkill", "rt_sigaction",
 		"rt_sigprocmask", "rt_sigreturn", "sigaltstack", "mmap", "munmap", "madvise", "nanosleep",
-		"sched_yield", "clock_gettime", "clone", "epoll_pwait", "epoll_ctl", "read", "close",
+		"sched_yield", "clock_gettime", "clone", "clone3", "mprotect", "set_robust_list", "rseq",
+		"sched_getaffinity", "getrandom", "epoll_pwait", "epoll_ctl", "read", "close",
 	}
 	check(t, &specs.LinuxSeccomp{
 		DefaultAction:   specs.ActErrno,
@@ -389,7 +395,7 @@ func TestLoadExec(t *testing.T) {
 		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.ENOSYS))}},
 	}, nil, []string{busybox, "sh", "-c", "echo hello; mkdir /tmp/hutch-seccomp-test-$$ 2>&1; echo rc=$?"})
 	if !r.state.Success() || !strings.Contains(r.stdout, "hello\n") || !strings.Contains(r.stdout, "rc=1") {
-		t.Fatalf("child: %v\n%s", r.state, r.stdout)
+		t.Fatalf("child: %v\nstdout: %s\nstderr: %s", r.state, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "Function not implemented") {
 		t.Errorf("mkdir after exec did not fail with ENOSYS:\n%s", r.stdout)
@@ -450,7 +456,7 @@ func TestLoadDefaultProfileExec(t *testing.T) {
 	busybox := busyboxPath(t)
 	r := runChild(t, DefaultProfile(), nil, []string{busybox, "sh", "-c", "ls / >/dev/null && echo ok; busybox unshare -m true 2>&1; echo rc=$?"})
 	if !r.state.Success() || !strings.Contains(r.stdout, "ok\n") {
-		t.Fatalf("child: %v\n%s", r.state, r.stdout)
+		t.Fatalf("child: %v\nstdout: %s\nstderr: %s", r.state, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "Operation not permitted") || !strings.Contains(r.stdout, "rc=1") {
 		t.Errorf("unshare under the default profile did not fail with EPERM:\n%s", r.stdout)
