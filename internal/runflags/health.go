@@ -21,7 +21,7 @@ type HealthcheckFlags struct {
 // image config's (go-containerregistry's v1.HealthConfig). Zero durations
 // and retries mean "inherit from the image, else the default".
 type HealthConfig struct {
-	Test          []string      // ["NONE"], or ["CMD-SHELL", cmd]; nil keeps the image's test
+	Test          []string // ["NONE"], or ["CMD-SHELL", cmd]; nil keeps the image's test
 	Interval      time.Duration
 	Timeout       time.Duration
 	StartPeriod   time.Duration
