@@ -1,0 +1,91 @@
+package nat
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Port is one published port: packets to HostIP:HostPort (any of the
+// host's addresses when HostIP is not valid) go to ContainerIP:ContainerPort.
+type Port struct {
+	HostIP        netip.Addr
+	HostPort      uint16
+	Protocol      string // "tcp" or "udp"
+	ContainerIP   netip.Addr
+	ContainerPort uint16
+}
+
+func protoNumber(p string) (byte, error) {
+	switch p {
+	case "tcp", "":
+		return unix.IPPROTO_TCP, nil
+	case "udp":
+		return unix.IPPROTO_UDP, nil
+	}
+	return 0, fmt.Errorf("protocol %q: want tcp or udp", p)
+}
+
+func (p Port) exprs() ([]expr.Any, error) {
+	proto, err := protoNumber(p.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	var e []expr.Any
+	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+		if p.HostIP.Is4() != p.ContainerIP.Is4() {
+			return nil, fmt.Errorf("port %s:%d: host and container addresses of different families", p.HostIP, p.HostPort)
+		}
+		e = addrIn(netip.PrefixFrom(p.HostIP, p.HostIP.BitLen()), false, false)
+	} else {
+		// The DNAT target's family decides which packets this rule may
+		// take: an IPv4 container only IPv4 ones.
+		e = ipFamily(p.ContainerIP)
+	}
+	return cat(e, l4port(proto, p.HostPort), dnatTo(p.ContainerIP, p.ContainerPort)), nil
+}
+
+// AddPorts adds the DNAT rules of ports, tagged with owner (a container
+// ID), in one batch: all or none.
+func (f *Firewall) AddPorts(owner string, ports []Port) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	if err := f.ensureTable(c); err != nil {
+		return err
+	}
+	for _, p := range ports {
+		e, err := p.exprs()
+		if err != nil {
+			return fmt.Errorf("container %s: %w", owner, err)
+		}
+		c.AddRule(&nftables.Rule{Table: f.table, Chain: f.chain(chainHostports), Exprs: e, UserData: comment(ContainerTag(owner))})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("container %s: published ports: nftables: %w", owner, err)
+	}
+	return nil
+}
+
+// RemovePorts deletes every rule tagged with owner; none is not an error.
+func (f *Firewall) RemovePorts(owner string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	n, err := f.removeTagged(c, ContainerTag(owner), chainHostports)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := c.Flush(); err != nil && !isNotFound(err) {
+		return fmt.Errorf("container %s: published ports: nftables: %w", owner, err)
+	}
+	return nil
+}
