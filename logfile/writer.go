@@ -1,0 +1,308 @@
+package logfile
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options are a Writer's rotation settings, Docker's --log-opt max-size,
+// max-file.
+type Options struct {
+	// MaxSize is the largest a file may grow, in bytes; 0 never rotates.
+	// An entry that would take the file past MaxSize goes to a new file, so
+	// files stay at or under MaxSize unless one entry alone is bigger (an
+	// entry is at most MaxLine bytes of log, about 100 KiB once escaped).
+	MaxSize int64
+	// MaxFiles is how many files are kept, the live one included: path,
+	// path.1 (the newest rotated one), ... path.(MaxFiles-1). 0 means 1,
+	// as Docker: the file starts afresh when full.
+	MaxFiles int
+}
+
+// Writer appends entries to a json-file log and rotates it. It is safe for
+// concurrent use. While it is open it holds an exclusive flock on the live
+// file: that is how readers following the log know a writer is still there
+// (see Active), and how a second writer on the same log is refused.
+type Writer struct {
+	mu      sync.Mutex
+	path    string
+	opts    Options
+	f       *os.File
+	size    int64
+	buf     []byte
+	broken  bool // the last write was cut short: start the next with "\n"
+	streams []*LineWriter
+	closed  bool
+}
+
+// tmpSuffix names the file a rotation prepares before it renames it into
+// place, so that path always exists and is always a whole log file.
+const tmpSuffix = ".tmp"
+
+var errClosed = errors.New("log writer closed")
+
+// Open opens the log at path for appending, creating it if needed. A file
+// left by a writer killed in the middle of a line is ended with "\n" first,
+// so that the cut line reads as one corrupt entry (which readers skip)
+// instead of swallowing the next one.
+func Open(path string, opts Options) (*Writer, error) {
+	if opts.MaxSize < 0 {
+		return nil, &os.PathError{Op: "open log", Path: path, Err: errors.New("negative max-size")}
+	}
+	if opts.MaxFiles < 0 {
+		return nil, &os.PathError{Op: "open log", Path: path, Err: errors.New("negative max-file")}
+	}
+	if opts.MaxFiles == 0 {
+		opts.MaxFiles = 1
+	}
+	w := &Writer{path: path, opts: opts}
+	os.Remove(path + tmpSuffix)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	switch {
+	case err == nil:
+		if err := lockWriter(f); err != nil {
+			f.Close()
+			return nil, &os.PathError{Op: "lock log", Path: path, Err: err}
+		}
+		w.f = f
+		if err := w.resume(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if w.f, err = w.create(); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(path+tmpSuffix, path); err != nil {
+			w.f.Close()
+			os.Remove(path + tmpSuffix)
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	return w, nil
+}
+
+// resume prepares an existing live file for appending: it learns its size,
+// ends a line cut short by a killed writer, and undoes a rotation that
+// stopped between its link and its rename (path.1 and path the same file).
+func (w *Writer) resume() error {
+	fi, err := w.f.Stat()
+	if err != nil {
+		return err
+	}
+	w.size = fi.Size()
+	if w.size > 0 {
+		var last [1]byte
+		if _, err := w.f.ReadAt(last[:], w.size-1); err != nil {
+			return err
+		}
+		if last[0] != '\n' {
+			if _, err := w.f.Write([]byte{'\n'}); err != nil {
+				return &os.PathError{Op: "write", Path: w.path, Err: err}
+			}
+			w.size++
+		}
+	}
+	if fi1, err := os.Stat(w.rotated(1)); err == nil && os.SameFile(fi, fi1) {
+		os.Remove(w.rotated(1))
+	}
+	return nil
+}
+
+// create makes a fresh, locked file at path+".tmp"; the caller renames it.
+func (w *Writer) create() (*os.File, error) {
+	tmp := w.path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockWriter(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, &os.PathError{Op: "lock log", Path: tmp, Err: err}
+	}
+	return f, nil
+}
+
+func (w *Writer) rotated(n int) string { return w.path + "." + strconv.Itoa(n) }
+
+// WriteLine writes one line of output of stream ("stdout" or "stderr") logged
+// at t. A line that ends in "\n" is a whole line; one that does not is a
+// partial entry, as Docker writes a line cut by its buffer or by the end of
+// the stream. A line longer than MaxLine is written as several entries, all
+// but the last partial, all with the time t. line should hold no "\n" but
+// the last byte; that is not checked.
+func (w *Writer) WriteLine(stream string, line []byte, t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(line) > MaxLine {
+		if err := w.writeEntry(stream, line[:MaxLine], t); err != nil {
+			return err
+		}
+		line = line[MaxLine:]
+	}
+	return w.writeEntry(stream, line, t)
+}
+
+// writeEntry writes one entry with one write(2), so a reader never sees two
+// entries mixed, and a crash cuts at most the last one.
+func (w *Writer) writeEntry(stream string, log []byte, t time.Time) error {
+	if w.closed {
+		return errClosed
+	}
+	if len(log) == 0 {
+		return nil
+	}
+	w.buf = w.buf[:0]
+	if w.broken {
+		w.buf = append(w.buf, '\n')
+	}
+	w.buf = appendEntry(w.buf, stream, log, t)
+	if w.opts.MaxSize > 0 && w.size > 0 && w.size+int64(len(w.buf)) > w.opts.MaxSize {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+		if w.broken {
+			w.buf = w.buf[1:]
+			w.broken = false
+		}
+	}
+	n, err := w.f.Write(w.buf)
+	w.size += int64(n)
+	w.broken = n > 0 && n < len(w.buf)
+	// A 100 KiB entry once should not pin 100 KiB for the monitor's life.
+	if cap(w.buf) > 4*MaxLine {
+		w.buf = nil
+	}
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// rotate moves the live file aside and starts a new one, so that at every
+// moment path names a whole log file and the rotated ones are, newest first,
+// path.1, path.2, ...:
+//
+//  1. create and lock path.tmp (a failure here leaves everything as it was);
+//  2. drop path.(MaxFiles-1), rename path.k to path.(k+1) from the oldest down;
+//  3. link path to path.1 (for a moment the file has both names: readers
+//     tell files apart by inode, so they do not read it twice);
+//  4. rename path.tmp over path, atomically;
+//  5. close the old file, which releases its lock.
+//
+// A reader following the old file sees path change inode in step 4 while the
+// old file still holds every byte written to it; it reads to its end and goes
+// on with the new one (see Read). With MaxFiles 1 steps 2 and 3 are skipped:
+// the old file is unlinked by the rename, and lives on only for readers that
+// have it open.
+func (w *Writer) rotate() error {
+	nf, err := w.create()
+	if err != nil {
+		return err
+	}
+	tmp := w.path + tmpSuffix
+	fail := func(err error) error {
+		nf.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if w.opts.MaxFiles > 1 {
+		if err := removeRotated(w.rotated(w.opts.MaxFiles - 1)); err != nil {
+			return fail(err)
+		}
+		for k := w.opts.MaxFiles - 2; k >= 1; k-- {
+			if err := os.Rename(w.rotated(k), w.rotated(k+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fail(err)
+			}
+		}
+		if err := os.Link(w.path, w.rotated(1)); err != nil {
+			// No hard links here (some FUSE file systems): rename instead,
+			// and readers see path missing for a moment.
+			if err := os.Rename(w.path, w.rotated(1)); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
+		return fail(err)
+	}
+	old := w.f
+	w.f, w.size = nf, 0
+	return old.Close()
+}
+
+func removeRotated(name string) error {
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Flush writes the partial lines the Writer's LineWriters hold, as partial
+// entries. Close does it too.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.flushStreams()
+}
+
+func (w *Writer) flushStreams() error {
+	var first error
+	for _, s := range w.streams {
+		if err := s.flush(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close flushes the partial lines and closes the file. Closing it releases
+// the lock, which tells readers following the log that it has ended: the
+// monitor closes its Writer when the container's output ends (or the kernel
+// does it for it when the monitor dies).
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	err := w.flushStreams()
+	w.closed = true
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lockWriter takes the writer's exclusive flock on f. Readers take a shared
+// lock for an instant to ask whether a writer is there, so a refusal is
+// retried for a while before Open gives up. A file system without flock
+// leaves the log unlocked: it works, but followers then stop only when told.
+func lockWriter(f *os.File) error {
+	fd := int(f.Fd())
+	for i := 0; ; i++ {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EWOULDBLOCK:
+			if i == 100 {
+				return errors.New("in use by another writer")
+			}
+			time.Sleep(10 * time.Millisecond)
+		case err == syscall.ENOLCK || err == syscall.EOPNOTSUPP || err == syscall.EINVAL:
+			return nil
+		default:
+			return err
+		}
+	}
+}
