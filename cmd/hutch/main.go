@@ -12,6 +12,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,8 +86,18 @@ func hutchMain(args []string) int {
 			return nil
 		},
 	})
+	addContainerCommands(root, g)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
+		// Docker's convention: the container's own status when it ran,
+		// 126/127 when its command could not be run, 125 for our errors.
+		var ec *exitCodeError
+		if errors.As(err, &ec) {
+			if ec.err != nil {
+				fmt.Fprintf(os.Stderr, "hutch: %v\n", ec.err)
+			}
+			return ec.code
+		}
 		fmt.Fprintf(os.Stderr, "hutch: %v\n", err)
 		return 125
 	}

@@ -30,9 +30,20 @@ type runcGlobals struct {
 
 // exitCodeError lets a command choose the process exit status (run and
 // exec return the container process's status).
-type exitCodeError struct{ code int }
+// err, when set, is printed first (a container that could not start).
+type exitCodeError struct {
+	code int
+	err  error
+}
 
-func (e *exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+func (e *exitCodeError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitCodeError) Unwrap() error { return e.err }
 
 func runcMain(name string, args []string) int {
 	g := &runcGlobals{}

@@ -31,6 +31,8 @@ type execFlags struct {
 	preserveFds   int
 	apparmor      string
 	label         string
+	// stdin replaces our stdin for the process (engine exec without -i).
+	stdin *os.File
 	ignorePaused  bool
 }
 
@@ -59,7 +61,7 @@ func (g *runcGlobals) execCmd() *cobra.Command {
 				return err
 			}
 			if code != 0 {
-				return &exitCodeError{code}
+				return &exitCodeError{code: code}
 			}
 			return nil
 		},
@@ -164,7 +166,7 @@ func (f *execFlags) buildProcess(c *runtime.Container, args []string, cmd *cobra
 }
 
 func runExec(c *runtime.Container, p *specs.Process, f *execFlags) (int, error) {
-	opts := runtime.ExecOptions{Process: p, ConsoleSocket: f.consoleSocket, PidFile: f.pidFile, PreserveFds: f.preserveFds}
+	opts := runtime.ExecOptions{Process: p, ConsoleSocket: f.consoleSocket, PidFile: f.pidFile, PreserveFds: f.preserveFds, Stdin: f.stdin}
 	var relay *ttyRelay
 	if p.Terminal && f.consoleSocket == "" {
 		if f.detach {

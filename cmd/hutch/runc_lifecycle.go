@@ -3,13 +3,12 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/internal/signame"
 	"hutch.dev/hutch/runtime"
 )
 
@@ -68,7 +67,7 @@ func (g *runcGlobals) runCmd() *cobra.Command {
 				return err
 			}
 			if code != 0 {
-				return &exitCodeError{code}
+				return &exitCodeError{code: code}
 			}
 			return nil
 		},
@@ -145,7 +144,7 @@ func (g *runcGlobals) killCmd() *cobra.Command {
 			sig := unix.SIGTERM
 			if len(args) == 2 {
 				var err error
-				if sig, err = parseSignal(args[1]); err != nil {
+				if sig, err = signame.Parse(args[1]); err != nil {
 					return err
 				}
 			}
@@ -158,47 +157,6 @@ func (g *runcGlobals) killCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "send the signal to every process in the container")
 	return cmd
-}
-
-// parseSignal accepts KILL, SIGKILL, 9 and RTMIN+N.
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, errdefs.InvalidArgument("signal %q: out of range", s)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if strings.HasPrefix(name, "SIGRTMIN") || strings.HasPrefix(name, "SIGRTMAX") {
-		base := 34 // SIGRTMIN as glibc reports it
-		if strings.HasPrefix(name, "SIGRTMAX") {
-			base = 64
-		}
-		rest := name[len("SIGRTMIN"):]
-		off := 0
-		if rest != "" {
-			n, err := strconv.Atoi(strings.TrimLeft(rest, "+-"))
-			if err != nil || (rest[0] != '+' && rest[0] != '-') {
-				return 0, errdefs.InvalidArgument("signal %q: unknown", s)
-			}
-			off = n
-			if rest[0] == '-' {
-				off = -n
-			}
-		}
-		v := base + off
-		if v < 34 || v > 64 {
-			return 0, errdefs.InvalidArgument("signal %q: out of range", s)
-		}
-		return unix.Signal(v), nil
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, errdefs.InvalidArgument("signal %q: unknown", s)
 }
 
 func (g *runcGlobals) deleteCmd() *cobra.Command {

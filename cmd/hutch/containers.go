@@ -1,0 +1,493 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"hutch.dev/hutch/engine"
+	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/image/registry"
+	"hutch.dev/hutch/internal/runflags"
+)
+
+// addContainerCommands registers the container verbs at the top level, as
+// Docker has them, and under `hutch container`.
+func addContainerCommands(root *cobra.Command, g *globals) {
+	ctrCmd := &cobra.Command{Use: "container", Short: "Manage containers"}
+	for _, mk := range []func(*globals) *cobra.Command{
+		runCommand, createCommand, startCommand, stopCommand, killCommand, rmCommand,
+		psCommand, logsCommand, waitCommand, execCommand, attachCommand,
+	} {
+		root.AddCommand(mk(g))
+		sub := mk(g)
+		switch sub.Name() {
+		case "ps":
+			sub.Use, sub.Aliases = "ls [OPTIONS]", []string{"list", "ps"}
+		}
+		ctrCmd.AddCommand(sub)
+	}
+	ctrCmd.AddCommand(containerInspectCommand(g))
+	root.AddCommand(ctrCmd, monitorCommand(g))
+}
+
+func (g *globals) engine() *engine.Engine {
+	return engine.New(g.root, g.runroot, g.storageDriver)
+}
+
+// createFlags are the flags `create` and `run` share.
+type createFlags struct {
+	name, hostname, workdir, user, entrypoint, platform, pull string
+	env, envFiles, labels, labelFiles, logOpts                []string
+	interactive, tty, rm, readOnly                            bool
+	restart, stopSignal                                       string
+	stopTimeout                                               int
+	memory, memorySwap, cpus, cpusetCpus                      string
+	cpuShares, pidsLimit                                      int64
+	network                                                   string
+	registry                                                  registryFlags
+}
+
+func (f *createFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.SetInterspersed(false) // flags after the image belong to the command
+	fs.StringVar(&f.name, "name", "", "assign a name to the container")
+	fs.StringVarP(&f.hostname, "hostname", "h", "", "container host name")
+	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fs.StringVarP(&f.user, "user", "u", "", "user name or UID, and optionally group (user[:group])")
+	fs.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the image's ENTRYPOINT")
+	fs.StringVar(&f.platform, "platform", "", "platform of the image to pull (os/arch[/variant])")
+	fs.StringVar(&f.pull, "pull", "missing", "pull the image: missing, always or never")
+	fs.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables (KEY=VALUE, or KEY to take the host's)")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file")
+	fs.StringArrayVarP(&f.labels, "label", "l", nil, "set metadata (KEY=VALUE)")
+	fs.StringArrayVar(&f.labelFiles, "label-file", nil, "read labels from a file")
+	fs.StringArrayVar(&f.logOpts, "log-opt", nil, "log driver options (max-size, max-file)")
+	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
+	fs.StringVar(&f.restart, "restart", "no", "restart policy: no, on-failure[:N], always, unless-stopped")
+	fs.StringVar(&f.stopSignal, "stop-signal", "", "signal to stop the container")
+	fs.IntVar(&f.stopTimeout, "stop-timeout", -1, "seconds to wait for the stop signal before killing")
+	fs.StringVarP(&f.memory, "memory", "m", "", "memory limit")
+	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit (-1: unlimited swap)")
+	fs.StringVar(&f.cpus, "cpus", "", "number of CPUs")
+	fs.StringVar(&f.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	fs.Int64VarP(&f.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "tune the container's pids limit (-1 for unlimited)")
+	fs.StringVar(&f.network, "network", "none", "network mode: none or host (bridge networks come with the network work)")
+	// Docker's -h is --hostname; help keeps only --help.
+	fs.Bool("help", false, "help for "+cmd.Name())
+	f.registry.add(cmd)
+}
+
+// options turns the flags and the positional IMAGE [COMMAND...] into
+// engine options; every refused value names its flag.
+func (f *createFlags) options(cmd *cobra.Command, args []string) (*engine.CreateOptions, error) {
+	o := &engine.CreateOptions{Image: args[0], Name: f.name, Platform: f.platform, Pull: f.pull}
+	fs := cmd.Flags()
+	if len(args) > 1 {
+		o.Config.Cmd = args[1:]
+	}
+	if fs.Changed("entrypoint") {
+		o.EntrypointSet = true
+		if f.entrypoint != "" {
+			o.Config.Entrypoint = []string{f.entrypoint}
+		}
+	}
+	o.Config.Hostname = f.hostname
+	o.Config.WorkingDir = f.workdir
+	if f.workdir != "" && !strings.HasPrefix(f.workdir, "/") {
+		return nil, errdefs.InvalidArgument("invalid argument %q for \"-w, --workdir\" flag: the working directory must be an absolute path", f.workdir)
+	}
+	o.Config.User = f.user
+	o.Config.Tty = f.tty
+	o.Config.OpenStdin = f.interactive
+	var env []string
+	for _, file := range f.envFiles {
+		kv, err := runflags.ParseEnvFile(file)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, kv...)
+	}
+	kv, err := runflags.ParseEnv(f.env)
+	if err != nil {
+		return nil, err
+	}
+	o.Config.Env = append(env, kv...)
+	var labels []string
+	for _, file := range f.labelFiles {
+		l, err := runflags.ParseLabelFile(file)
+		if err != nil {
+			return nil, err
+		}
+		labels = append(labels, l...)
+	}
+	if o.Config.Labels, err = runflags.ParseLabels(append(labels, f.labels...)); err != nil {
+		return nil, err
+	}
+	if f.stopSignal != "" {
+		if _, err := runflags.ParseStopSignal(f.stopSignal); err != nil {
+			return nil, err
+		}
+		o.Config.StopSignal = f.stopSignal
+	}
+	if fs.Changed("stop-timeout") {
+		t := f.stopTimeout
+		o.Config.StopTimeout = &t
+	}
+	h := &o.HostConfig
+	h.AutoRemove = f.rm
+	h.ReadonlyRootfs = f.readOnly
+	rp, err := runflags.ParseRestart(f.restart)
+	if err != nil {
+		return nil, err
+	}
+	if rp.Name != runflags.RestartNo && f.rm {
+		return nil, errdefs.InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+	}
+	h.RestartPolicy = engine.RestartPolicy{Name: rp.Name, MaximumRetryCount: rp.MaximumRetryCount}
+	lo, err := runflags.ParseLogOpts(f.logOpts)
+	if err != nil {
+		return nil, err
+	}
+	h.LogConfig = engine.LogConfig{Type: "json-file", Config: map[string]string{}}
+	for _, kv := range f.logOpts {
+		k, v, _ := strings.Cut(kv, "=")
+		h.LogConfig.Config[k] = v
+	}
+	_ = lo
+	if f.memory != "" {
+		if h.Memory, err = runflags.ParseSize(f.memory); err != nil {
+			return nil, runflags.WithFlag(err, "-m, --memory")
+		}
+	}
+	if f.memorySwap != "" {
+		if h.MemorySwap, err = runflags.ParseMemorySwap(f.memorySwap); err != nil {
+			return nil, runflags.WithFlag(err, "--memory-swap")
+		}
+	}
+	if f.cpus != "" {
+		if h.NanoCpus, err = runflags.ParseCPUs(f.cpus); err != nil {
+			return nil, err
+		}
+	}
+	h.CpuShares = f.cpuShares
+	h.CpusetCpus = f.cpusetCpus
+	if fs.Changed("pids-limit") {
+		p := f.pidsLimit
+		h.PidsLimit = &p
+	}
+	switch f.network {
+	case "none", "host":
+		h.NetworkMode = f.network
+	default:
+		return nil, errdefs.NotImplemented("--network %q: only none and host exist so far", f.network)
+	}
+	return o, nil
+}
+
+// pullFunc pulls a missing image with the same output as `hutch pull`.
+func (f *createFlags) pullFunc(g *globals, cmd *cobra.Command) engine.PullFunc {
+	return func(ctx context.Context, ref, platform string) error {
+		o := f.registry.options(cmd)
+		if platform != "" {
+			p, err := parsePlatform(platform)
+			if err != nil {
+				return err
+			}
+			o.Platform = p
+		}
+		s, err := openStoreToAdd(g)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", ref)
+		prog := newProgress(os.Stderr, false)
+		o.Progress = prog.update
+		_, err = registry.Pull(ctx, s, ref, o)
+		prog.finish()
+		return err
+	}
+}
+
+func createCommand(g *globals) *cobra.Command {
+	var f createFlags
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd, args)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			c, err := g.engine().Create(ctx, o, f.pullFunc(g, cmd))
+			if err != nil {
+				return err
+			}
+			fmt.Println(c.ID)
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func runCommand(g *globals) *cobra.Command {
+	var f createFlags
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(cmd, args)
+			if err != nil {
+				return err
+			}
+			if detach && f.rm && false {
+				return nil
+			}
+			ctx, cancel := signalContext()
+			e := g.engine()
+			c, err := e.Create(ctx, o, f.pullFunc(g, cmd))
+			cancel()
+			if err != nil {
+				return err
+			}
+			if detach {
+				if _, err := e.Start(context.Background(), c.ID, engine.StartOptions{}); err != nil {
+					if f.rm {
+						e.Remove(context.Background(), c.ID, true)
+					}
+					return startError(err)
+				}
+				fmt.Println(c.ID)
+				return nil
+			}
+			code, err := startAttached(e, c, f.interactive, f.tty)
+			if err != nil {
+				if f.rm {
+					e.Remove(context.Background(), c.ID, true)
+				}
+				return err
+			}
+			return &exitCodeError{code: code}
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run the container in the background and print its ID")
+	return cmd
+}
+
+// startError gives the exit code Docker gives when the container's
+// command cannot be run: 127 not found, 126 not executable.
+func startError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return &exitCodeError{code: 127, err: err}
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "exec format error"):
+		return &exitCodeError{code: 126, err: err}
+	}
+	return err
+}
+
+func startCommand(g *globals) *cobra.Command {
+	var attach, interactive, all bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Start one or more stopped containers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e := g.engine()
+			if all {
+				return startAll(e)
+			}
+			if len(args) == 0 {
+				return errdefs.InvalidArgument("\"start\" requires at least 1 argument (or --all)")
+			}
+			if attach || interactive {
+				if len(args) != 1 {
+					return errdefs.InvalidArgument("you cannot start and attach multiple containers at once")
+				}
+				c, err := e.Inspect(args[0])
+				if err != nil {
+					return err
+				}
+				code, err := startAttached(e, c, interactive && c.Config.OpenStdin, c.Config.Tty)
+				if err != nil {
+					return err
+				}
+				return &exitCodeError{code: code}
+			}
+			var errs []error
+			for _, ref := range args {
+				if _, err := e.Start(context.Background(), ref, engine.StartOptions{}); err != nil {
+					errs = append(errs, startError(err))
+					continue
+				}
+				fmt.Println(ref)
+			}
+			return lastOf(errs)
+		},
+	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach STDOUT/STDERR and forward signals")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "attach the container's STDIN")
+	cmd.Flags().BoolVar(&all, "all", false, "start every container whose restart policy is always or unless-stopped (after a reboot)")
+	return cmd
+}
+
+// startAll brings back what a reboot stopped: containers with restart
+// policy always, and unless-stopped ones the user did not stop.
+func startAll(e *engine.Engine) error {
+	cs, err := e.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range cs {
+		p := c.HostConfig.RestartPolicy.Name
+		if c.State.Running || !(p == "always" || (p == "unless-stopped" && !c.State.StoppedByUser)) {
+			continue
+		}
+		if _, err := e.Start(context.Background(), c.ID, engine.StartOptions{}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Println(c.Name)
+	}
+	return lastOf(errs)
+}
+
+func stopCommand(g *globals) *cobra.Command {
+	var timeout int
+	var signal string
+	cmd := &cobra.Command{
+		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Stop one or more running containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d *time.Duration
+			if cmd.Flags().Changed("time") {
+				t := time.Duration(timeout) * time.Second
+				if timeout < 0 {
+					t = -1
+				}
+				d = &t
+			}
+			e := g.engine()
+			var errs []error
+			for _, ref := range args {
+				if _, err := e.Stop(context.Background(), ref, d, signal); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Println(ref)
+			}
+			return lastOf(errs)
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	cmd.Flags().StringVarP(&signal, "signal", "s", "", "signal to send (default: the container's stop signal, else SIGTERM)")
+	return cmd
+}
+
+func killCommand(g *globals) *cobra.Command {
+	var signal string
+	cmd := &cobra.Command{
+		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Kill one or more running containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e := g.engine()
+			var errs []error
+			for _, ref := range args {
+				if _, err := e.Kill(context.Background(), ref, signal); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Println(ref)
+			}
+			return lastOf(errs)
+		},
+	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send")
+	return cmd
+}
+
+func rmCommand(g *globals) *cobra.Command {
+	var force, volumes bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more containers",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e := g.engine()
+			var errs []error
+			for _, ref := range args {
+				if err := e.Remove(context.Background(), ref, force); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Println(ref)
+			}
+			return lastOf(errs)
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (SIGKILL)")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove anonymous volumes of the container")
+	return cmd
+}
+
+func waitCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER [CONTAINER...]",
+		Short: "Block until one or more containers stop, then print their exit codes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e := g.engine()
+			ctx, cancel := signalContext()
+			defer cancel()
+			var errs []error
+			for _, ref := range args {
+				code, err := e.Wait(ctx, ref)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Println(code)
+			}
+			return lastOf(errs)
+		},
+	}
+}
+
+// monitorCommand is the hidden `hutch monitor ID`, started by the engine.
+func monitorCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "monitor ID",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sync := os.NewFile(3, "sync")
+			var attach *os.File
+			if f := os.NewFile(4, "attach"); f != nil {
+				if _, err := f.Stat(); err == nil {
+					attach = f
+				}
+			}
+			os.Exit(g.engine().RunMonitor(args[0], sync, attach))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/image"
+	"hutch.dev/hutch/image/unpack"
+)
+
+// CreateOptions is everything `hutch create` and `hutch run` were told,
+// already parsed into typed values by the command line.
+type CreateOptions struct {
+	Name     string
+	Image    string
+	Platform string
+	// Pull is "missing" (default), "always" or "never".
+	Pull string
+
+	Config     Config
+	HostConfig HostConfig
+	// EntrypointSet tells an empty Config.Entrypoint (--entrypoint "")
+	// from none given.
+	EntrypointSet bool
+	// Extra is what the spec builder needs that inspect does not show.
+	Extra SpecExtra
+}
+
+// SpecExtra are settings kept with the record for building the runtime
+// spec at every start.
+type SpecExtra struct {
+	Ulimits       []Ulimit          `json:"Ulimits,omitempty"`
+	Devices       []Device          `json:"Devices,omitempty"`
+	Sysctls       map[string]string `json:"Sysctls,omitempty"`
+	ShmSize       int64             `json:"ShmSize,omitempty"`
+	GroupAdd      []string          `json:"GroupAdd,omitempty"`
+	MemoryReserve int64             `json:"MemoryReservation,omitempty"`
+	CpusetMems    string            `json:"CpusetMems,omitempty"`
+	OomScoreAdj   *int              `json:"OomScoreAdj,omitempty"`
+}
+
+// Ulimit is one --ulimit.
+type Ulimit struct {
+	Name string `json:"Name"`
+	Soft uint64 `json:"Soft"`
+	Hard uint64 `json:"Hard"`
+}
+
+// Device is one --device.
+type Device struct {
+	PathOnHost        string `json:"PathOnHost"`
+	PathInContainer   string `json:"PathInContainer"`
+	CgroupPermissions string `json:"CgroupPermissions"`
+}
+
+// record is the stored form: the container plus what only the engine
+// reads.
+type record struct {
+	Container
+	ImageConfig   *v1.Config `json:"ImageConfig,omitempty"`
+	EntrypointSet bool       `json:"EntrypointSet,omitempty"`
+	Extra         SpecExtra  `json:"Extra"`
+}
+
+// PullFunc fetches ref into the image store (the command line supplies
+// it, with its progress output); nil means images are never pulled.
+type PullFunc func(ctx context.Context, ref, platform string) error
+
+// Create makes a container from o: its record, its name, and its
+// writable layer on top of the image. Nothing runs yet. A failure undoes
+// everything it made.
+func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c *Container, err error) {
+	if err := e.open(); err != nil {
+		return nil, err
+	}
+	img, err := e.resolveImage(ctx, o.Image, o.Platform, o.Pull, pull)
+	if err != nil {
+		return nil, err
+	}
+	id := newID()
+	name := o.Name
+	if name != "" {
+		if err := e.reserveName(name, id); err != nil {
+			return nil, err
+		}
+	} else if name, err = e.randomName(id); err != nil {
+		return nil, err
+	}
+	undo := []func(){func() { e.releaseName(name, id) }}
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	r := &record{
+		Container: Container{
+			ID:         id,
+			Name:       name,
+			Created:    time.Now().UTC(),
+			Image:      o.Image,
+			ImageID:    string(img.ID),
+			Config:     o.Config,
+			HostConfig: o.HostConfig,
+			Snapshot:   "container-" + id,
+		},
+		EntrypointSet: o.EntrypointSet,
+		Extra:         o.Extra,
+	}
+	if img.Config != nil {
+		cfg := img.Config.Config
+		r.ImageConfig = &cfg
+	}
+	r.Config.Image = o.Image
+	mergeImageConfig(r)
+	r.State.setStatus(StatusCreated)
+
+	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { os.RemoveAll(e.containerDir(id)) })
+	// The record is written before the layer is made, so that a create
+	// killed in between leaves a record `hutch rm` can finish.
+	if err := e.writeRecord(r); err != nil {
+		return nil, err
+	}
+	if _, err := e.sn.Prepare(ctx, r.Snapshot, string(img.ChainID())); err != nil {
+		return nil, fmt.Errorf("container %q: prepare its writable layer: %w", name, err)
+	}
+	undo = append(undo, func() { e.sn.Remove(context.Background(), r.Snapshot) })
+	return &r.Container, nil
+}
+
+// resolveImage finds ref in the store, pulling it when the policy says so,
+// and makes sure its layers are unpacked.
+func (e *Engine) resolveImage(ctx context.Context, ref, platform, policy string, pull PullFunc) (*image.Image, error) {
+	if ref == "" {
+		return nil, errdefs.InvalidArgument("an image is required")
+	}
+	switch policy {
+	case "", "missing", "always", "never":
+	default:
+		return nil, errdefs.InvalidArgument("--pull %q: want missing, always or never", policy)
+	}
+	img, err := e.images.Get(ref)
+	needPull := policy == "always" || (errdefs.IsNotFound(err) && policy != "never")
+	if needPull {
+		if pull == nil {
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			if perr := pull(ctx, ref, platform); perr != nil {
+				return nil, fmt.Errorf("image %q: not in the local store and the pull failed: %w", ref, perr)
+			}
+			img, err = e.images.Get(ref)
+		}
+	}
+	if errdefs.IsNotFound(err) {
+		return nil, errdefs.NotFound("image %q: not in the local store (--pull=never, or no registry to pull from)", ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unpack.Unpack(ctx, e.images, e.sn, img); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// mergeImageConfig fills what the user left out from the image, as Docker
+// does at create: the record then shows the command that will run.
+func mergeImageConfig(r *record) {
+	ic := r.ImageConfig
+	if ic == nil {
+		ic = &v1.Config{}
+	}
+	c := &r.Config
+	if !r.EntrypointSet {
+		c.Entrypoint = ic.Entrypoint
+		if c.Cmd == nil {
+			c.Cmd = ic.Cmd
+		}
+	}
+	c.Env = mergeEnv(ic.Env, c.Env)
+	if c.WorkingDir == "" {
+		c.WorkingDir = ic.WorkingDir
+	}
+	if c.User == "" {
+		c.User = ic.User
+	}
+	if c.StopSignal == "" {
+		c.StopSignal = ic.StopSignal
+	}
+	if len(ic.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range ic.Labels {
+			labels[k] = v
+		}
+		for k, v := range c.Labels {
+			labels[k] = v
+		}
+		c.Labels = labels
+	}
+	if len(ic.ExposedPorts) > 0 && c.ExposedPorts == nil {
+		c.ExposedPorts = map[string]struct{}{}
+	}
+	for p := range ic.ExposedPorts {
+		c.ExposedPorts[p] = struct{}{}
+	}
+	if len(ic.Volumes) > 0 && c.Volumes == nil {
+		c.Volumes = map[string]struct{}{}
+	}
+	for v := range ic.Volumes {
+		c.Volumes[v] = struct{}{}
+	}
+	if c.Healthcheck == nil && ic.Healthcheck != nil {
+		c.Healthcheck = &Healthcheck{Test: ic.Healthcheck.Test, Interval: ic.Healthcheck.Interval,
+			Timeout: ic.Healthcheck.Timeout, StartPeriod: ic.Healthcheck.StartPeriod, Retries: ic.Healthcheck.Retries}
+	}
+}
+
+// mergeEnv overlays over on base by key, keeping base's order.
+func mergeEnv(base, over []string) []string {
+	out := append([]string(nil), base...)
+	idx := map[string]int{}
+	for i, kv := range out {
+		idx[envKey(kv)] = i
+	}
+	for _, kv := range over {
+		if i, ok := idx[envKey(kv)]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[envKey(kv)] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func envKey(kv string) string {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i]
+		}
+	}
+	return kv
+}

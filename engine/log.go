@@ -1,0 +1,47 @@
+package engine
+
+import (
+	"context"
+	"io"
+
+	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/logfile"
+)
+
+// containerLog adapts the json-file writer to what the monitor wants.
+type containerLog struct{ w *logfile.Writer }
+
+// openLog opens the container's json-file log with its rotation options.
+func openLog(path string, cfg LogConfig) (*containerLog, error) {
+	opts, err := logfile.ParseOptions(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	w, err := logfile.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &containerLog{w: w}, nil
+}
+
+func (l *containerLog) Stream(name string) io.Writer { return l.w.Stream(name) }
+
+// Finish ends the log: followers (`logs -f`) stop once they read it all.
+func (l *containerLog) Finish() { l.w.Close() }
+
+func (l *containerLog) Close() error { return l.w.Close() }
+
+// LogsOptions are `hutch logs` flags.
+type LogsOptions = logfile.ReadOptions
+
+// Logs calls out with the container's log entries.
+func (e *Engine) Logs(ctx context.Context, ref string, o LogsOptions, out func(logfile.Entry) error) error {
+	c, err := e.Inspect(ref)
+	if err != nil {
+		return err
+	}
+	if c.HostConfig.LogConfig.Type != "" && c.HostConfig.LogConfig.Type != "json-file" {
+		return errdefs.NotImplemented("container %q: log driver %q cannot be read", c.Name, c.HostConfig.LogConfig.Type)
+	}
+	return logfile.Read(ctx, e.logPath(c.ID), o, out)
+}

@@ -1,0 +1,353 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/monitor"
+	"hutch.dev/hutch/mount"
+	"hutch.dev/hutch/snapshot/overlay"
+	"hutch.dev/hutch/store"
+)
+
+// StartOptions are the choices of one start.
+type StartOptions struct {
+	// Attach is the monitor's end of a connected socket pair; the caller
+	// keeps the other end and reads the container's output from its first
+	// byte (foreground run, start -a).
+	Attach *os.File
+}
+
+// Start starts the container ref: it spawns the container's monitor and
+// returns once the container runs, or with the reason it could not start.
+// Starting a running container does nothing, as in Docker.
+func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) (*Container, error) {
+	if err := e.open(); err != nil {
+		return nil, err
+	}
+	id, err := e.Lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer syncR.Close()
+	var cmd *exec.Cmd
+	r, err := e.update(id, func(r *record) error {
+		if e.monitorAlive(&r.Container) {
+			if r.State.Running {
+				return errAlreadyRunning
+			}
+			return errdefs.Conflict("container %q is being started by another command", r.Name)
+		}
+		if r.State.Status == StatusRemoving || r.State.Status == StatusDead {
+			return errdefs.Conflict("container %q is %s and cannot be started", r.Name, r.State.Status)
+		}
+		cmd = e.monitorCommand(id, syncW, o.Attach)
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("container %q: start its monitor: %w", r.Name, err)
+		}
+		r.State.MonitorPid = cmd.Process.Pid
+		r.State.MonitorStart, _ = processStart(cmd.Process.Pid)
+		r.State.StoppedByUser = false
+		r.State.Error = ""
+		return nil
+	})
+	syncW.Close()
+	if errors.Is(err, errAlreadyRunning) {
+		return &r.Container, nil
+	}
+	if err != nil {
+		if cmd != nil && cmd.Process != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		return nil, err
+	}
+	// The monitor runs in its own session and outlives us; we only wait
+	// for its word on the start (its exit status is not ours to reap
+	// unless it failed at once).
+	line, _ := bufio.NewReader(syncR).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(line, "ok "):
+		cmd.Process.Release()
+		return e.Inspect(id)
+	case strings.HasPrefix(line, "error "):
+		cmd.Wait()
+		return nil, fmt.Errorf("container %q: %s", r.Name, strings.TrimPrefix(line, "error "))
+	}
+	err = cmd.Wait()
+	return nil, fmt.Errorf("container %q: its monitor ended before the container started (%v)", r.Name, err)
+}
+
+var errAlreadyRunning = errors.New("already running")
+
+// monitorCommand is `hutch monitor ID`, in a session of its own (no
+// terminal signal reaches it), with the sync pipe as fd 3 and the attach
+// socket as fd 4.
+func (e *Engine) monitorCommand(id string, sync, attach *os.File) *exec.Cmd {
+	args := []string{"hutch", "--root", e.Root, "--runroot", e.Runroot}
+	if e.StorageDriver != "" {
+		args = append(args, "--storage-driver", e.StorageDriver)
+	}
+	args = append(args, "monitor", id)
+	cmd := &exec.Cmd{Path: e.Exe, Args: args, Dir: "/"}
+	cmd.ExtraFiles = []*os.File{sync}
+	if attach != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, attach)
+	}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if v := os.Getenv("HUTCH_TRACE"); v != "" {
+		cmd.Env = append(cmd.Env, "HUTCH_TRACE="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
+}
+
+// RunMonitor is the body of `hutch monitor ID`: it supervises the
+// container until it ends for good. sync and attach are the inherited fds
+// 3 and 4 (attach may be nil).
+func (e *Engine) RunMonitor(id string, sync, attach *os.File) int {
+	if err := e.open(); err != nil {
+		fmt.Fprintf(sync, "error %v\n", err)
+		return 125
+	}
+	r, err := e.readRecord(id)
+	if err != nil {
+		fmt.Fprintf(sync, "error %v\n", err)
+		return 125
+	}
+	logw, err := openLog(e.logPath(id), r.HostConfig.LogConfig)
+	if err != nil {
+		fmt.Fprintf(sync, "error container %q: open its log: %v\n", r.Name, err)
+		return 125
+	}
+	defer logw.Close()
+	bundle := e.bundleDir(id)
+	cfg := monitor.Config{
+		ID:           id,
+		RuntimeRoot:  e.runtimeRoot(),
+		Bundle:       bundle,
+		Tty:          r.Config.Tty,
+		Stdin:        r.Config.OpenStdin,
+		Log:          logw,
+		AttachSocket: filepath.Join(bundle, "attach"),
+		Sync:         sync,
+		Attach:       attach,
+	}
+	backoff := 100 * time.Millisecond
+	hooks := monitor.Hooks{
+		Prepare: func() error { return e.prepare(id) },
+		Failed:  func(error) { e.teardown(id) },
+		Started: func(pid int) error {
+			_, err := e.update(id, func(r *record) error {
+				r.State.setStatus(StatusRunning)
+				r.State.Pid = pid
+				r.State.StartedAt = time.Now().UTC()
+				r.State.ExitCode = 0
+				r.State.OOMKilled = false
+				r.State.Error = ""
+				r.State.MonitorPid = os.Getpid()
+				r.State.MonitorStart, _ = processStart(os.Getpid())
+				return nil
+			})
+			return err
+		},
+		Exited: func(st monitor.ExitStatus) (bool, time.Duration) {
+			restart := e.exited(id, st)
+			if restart {
+				d := backoff
+				backoff = min(backoff*2, time.Minute)
+				return true, d
+			}
+			return false, 0
+		},
+		Done: func() { logw.Finish() },
+	}
+	code, err := monitor.Run(cfg, hooks)
+	if err != nil {
+		// The start failed: the record shows why, the command that
+		// started us printed it.
+		e.update(id, func(r *record) error {
+			r.State.MonitorPid, r.State.MonitorStart = 0, 0
+			r.State.Error = err.Error()
+			if r.State.Status == StatusRunning || r.State.Status == StatusRestarting {
+				r.State.setStatus(StatusExited)
+			}
+			return nil
+		})
+		if r.HostConfig.AutoRemove {
+			e.removeRecord(context.Background(), id)
+		}
+	}
+	return code
+}
+
+// prepare readies the bundle for a start: the root filesystem mounted
+// from the container's snapshot and config.json built from the record.
+func (e *Engine) prepare(id string) error {
+	r, err := e.readRecord(id)
+	if err != nil {
+		return err
+	}
+	bundle := e.bundleDir(id)
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o700); err != nil {
+		return err
+	}
+	if err := e.mountRootfs(r, rootfs); err != nil {
+		return err
+	}
+	s, err := e.buildSpec(r, rootfs)
+	if err != nil {
+		mount.Unmount(rootfs)
+		return err
+	}
+	if err := store.WriteJSON(filepath.Join(bundle, "config.json"), s); err != nil {
+		mount.Unmount(rootfs)
+		return err
+	}
+	return nil
+}
+
+// mountRootfs mounts the container's snapshot on target, unless a
+// mount from an earlier start is still there.
+func (e *Engine) mountRootfs(r *record, target string) error {
+	if mounted(target) {
+		return nil
+	}
+	ms, err := e.sn.Mounts(context.Background(), r.Snapshot)
+	if err != nil {
+		return fmt.Errorf("container %q: its writable layer: %w", r.Name, err)
+	}
+	for _, m := range ms {
+		if err := overlay.MountAt(m, target); err != nil {
+			return fmt.Errorf("container %q: mount its root filesystem: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+// mounted tells whether path is a mount point (its device differs from
+// its parent's, or it is the same bind).
+func mounted(path string) bool {
+	var st, pst unix.Stat_t
+	if unix.Lstat(path, &st) != nil || unix.Lstat(filepath.Dir(path), &pst) != nil {
+		return false
+	}
+	if st.Dev != pst.Dev {
+		return true
+	}
+	// A bind mount of the same file system: look it up.
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && unescapeMountinfo(f[4]) == path {
+			return true
+		}
+	}
+	return false
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// teardown undoes prepare: what a stopped container does not need.
+func (e *Engine) teardown(id string) error {
+	bundle := e.bundleDir(id)
+	rootfs := filepath.Join(bundle, "rootfs")
+	var errs []error
+	for mounted(rootfs) {
+		if err := mount.Unmount(rootfs); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if len(errs) == 0 {
+		os.RemoveAll(bundle)
+	}
+	return errors.Join(errs...)
+}
+
+// exited records the end of a run, tears down and says whether the
+// restart policy wants another start.
+func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
+	tdErr := e.teardown(id)
+	var autoRemove bool
+	e.update(id, func(r *record) error {
+		r.State.ExitCode = st.Code
+		r.State.OOMKilled = st.OOMKilled
+		r.State.FinishedAt = st.At
+		r.State.Pid = 0
+		if tdErr != nil {
+			r.State.Error = tdErr.Error()
+		}
+		restart = wantsRestart(r, st.Code)
+		if restart {
+			r.RestartCount++
+			r.State.setStatus(StatusRestarting)
+			return nil
+		}
+		r.State.setStatus(StatusExited)
+		r.State.MonitorPid, r.State.MonitorStart = 0, 0
+		autoRemove = r.HostConfig.AutoRemove
+		return nil
+	})
+	if autoRemove {
+		e.removeRecord(context.Background(), id)
+	}
+	return restart
+}
+
+// wantsRestart applies Docker's restart policies. A container stopped by
+// the user is not restarted by any policy.
+func wantsRestart(r *record, code int) bool {
+	if r.State.StoppedByUser || r.HostConfig.AutoRemove {
+		return false
+	}
+	switch r.HostConfig.RestartPolicy.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		max := r.HostConfig.RestartPolicy.MaximumRetryCount
+		return code != 0 && (max <= 0 || r.RestartCount < max)
+	}
+	return false
+}
+
+// AttachSocket is where the monitor of a running container accepts
+// `hutch attach` clients.
+func (e *Engine) AttachSocket(id string) string { return filepath.Join(e.bundleDir(id), "attach") }
