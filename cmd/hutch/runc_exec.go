@@ -32,8 +32,8 @@ type execFlags struct {
 	apparmor      string
 	label         string
 	// stdin replaces our stdin for the process (engine exec without -i).
-	stdin *os.File
-	ignorePaused  bool
+	stdin        *os.File
+	ignorePaused bool
 }
 
 func (g *runcGlobals) execCmd() *cobra.Command {
