@@ -19,10 +19,11 @@ import (
 // Docker has them, and under `hutch container`.
 func addContainerCommands(root *cobra.Command, g *globals) {
 	ctrCmd := &cobra.Command{Use: "container", Short: "Manage containers"}
-	for _, mk := range []func(*globals) *cobra.Command{
+	makers := []func(*globals) *cobra.Command{
 		runCommand, createCommand, startCommand, stopCommand, killCommand, rmCommand,
 		psCommand, logsCommand, waitCommand, execCommand, attachCommand,
-	} {
+	}
+	for _, mk := range append(makers, moreContainerCommands...) {
 		root.AddCommand(mk(g))
 		sub := mk(g)
 		switch sub.Name() {
@@ -33,7 +34,18 @@ func addContainerCommands(root *cobra.Command, g *globals) {
 	}
 	ctrCmd.AddCommand(containerInspectCommand(g))
 	root.AddCommand(ctrCmd, monitorCommand(g))
+	for _, mk := range moreTopCommands {
+		root.AddCommand(mk(g))
+	}
 }
+
+// moreContainerCommands are container verbs that files of their own add
+// (in an init function), each at the top level and under `hutch container`.
+var moreContainerCommands []func(*globals) *cobra.Command
+
+// moreTopCommands are other top-level commands added the same way
+// (volume, system, info, version ...).
+var moreTopCommands []func(*globals) *cobra.Command
 
 func (g *globals) engine() *engine.Engine {
 	return engine.New(g.root, g.runroot, g.storageDriver)
