@@ -65,7 +65,7 @@ var mountFlagTable = map[string]struct {
 	"nodiratime": {false, unix.MS_NODIRATIME}, "diratime": {true, unix.MS_NODIRATIME},
 	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
 	"strictatime": {false, unix.MS_STRICTATIME},
-	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+	"bind":        {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
 	"defaults": {false, 0},
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -250,6 +251,7 @@ func TestListFilters(t *testing.T) {
 		{[]string{"driver=local", "label=app=db"}, []string{"db-data"}},
 		{[]string{"driver=nfs"}, []string{}},
 	} {
+		slices.Sort(tt.want)
 		if got := names(tt.args...); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("filters %q: %q, want %q", tt.args, got, tt.want)
 		}
