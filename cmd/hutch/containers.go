@@ -33,7 +33,7 @@ func addContainerCommands(root *cobra.Command, g *globals) {
 		ctrCmd.AddCommand(sub)
 	}
 	ctrCmd.AddCommand(containerInspectCommand(g))
-	root.AddCommand(ctrCmd, monitorCommand(g))
+	root.AddCommand(ctrCmd, monitorCommand(g), anyInspectCommand(g))
 	for _, mk := range moreTopCommands {
 		root.AddCommand(mk(g))
 	}

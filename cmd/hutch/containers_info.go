@@ -310,3 +310,54 @@ func printInspect(cmd *cobra.Command, format string, docs []any, errs []error) e
 	fmt.Fprintln(out, string(b))
 	return lastOf(errs)
 }
+
+// anyInspectCommand is the top-level inspect: each name is looked up as a
+// container first, then as an image, unless --type says which.
+func anyInspectCommand(g *globals) *cobra.Command {
+	var format, typ string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Short: "Return low-level information on containers or images",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch typ {
+			case "", "container", "image":
+			default:
+				return errdefs.InvalidArgument("--type %q: want container or image", typ)
+			}
+			e := g.engine()
+			var docs []any
+			var errs []error
+			for _, a := range args {
+				if typ != "image" {
+					c, err := e.Inspect(a)
+					if err == nil {
+						docs = append(docs, c)
+						continue
+					}
+					if !errdefs.IsNotFound(err) || typ == "container" {
+						errs = append(errs, err)
+						continue
+					}
+				}
+				s, err := openStore(g)
+				if err != nil {
+					return err
+				}
+				img, err := s.Get(a)
+				if errdefs.IsNotFound(err) {
+					err = errdefs.NotFound("no such object: %s", a)
+				}
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				docs = append(docs, inspectOf(img))
+			}
+			return printInspect(cmd, format, docs, errs)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "Go template")
+	cmd.Flags().StringVar(&typ, "type", "", "only this kind of object: container or image")
+	return cmd
+}

@@ -39,7 +39,9 @@ func addImageCommands(root *cobra.Command, g *globals) {
 		pullCommand, pushCommand, imagesCommand, rmiCommand, tagCommand,
 		inspectCommand, historyCommand, saveCommand, loadCommand, importCommand,
 	} {
-		root.AddCommand(mk(g))
+		if top := mk(g); top.Name() != "inspect" { // the top-level inspect takes containers too
+			root.AddCommand(top)
+		}
 		sub := mk(g)
 		switch sub.Name() {
 		case "images":
