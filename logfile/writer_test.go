@@ -218,7 +218,7 @@ func TestWrite100MB(t *testing.T) {
 	w := mustOpen(t, path, Options{MaxSize: 10 << 20, MaxFiles: 3})
 	s := w.Stream("stdout")
 	chunk := bytes.Repeat([]byte("0123456789 the quick brown fox jumps over the lazy dog\n"), 600) // 33 KB
-	chunk = append(chunk, bytes.Repeat([]byte("-"), 20000)...)                                      // a long line, cut
+	chunk = append(chunk, bytes.Repeat([]byte("-"), 20000)...)                                     // a long line, cut
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
