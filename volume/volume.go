@@ -54,7 +54,9 @@ type CreateOptions struct {
 // ContainerLookup tells the name of a container by ID, and whether the
 // container exists at all. It lets an error name the container
 // ("web"), and lets the store forget references of containers that are
-// gone (a container removed by a crashed command).
+// gone (a container removed by a crashed command). It is called with the
+// store's lock held, so it must not call back into the store, and should
+// read container records without waiting on a container's lock.
 type ContainerLookup func(id string) (name string, exists bool)
 
 // Store is the set of volumes under one root.
@@ -224,8 +226,7 @@ func (s *Store) Get(name string) (*Volume, error) {
 	return s.read(name)
 }
 
-// Path returns where the volume's record would live, for tests and for
-// the engine's error messages.
+// dirOf is the volume's directory, holding _data and volume.json.
 func (s *Store) dirOf(name string) string { return filepath.Join(s.dir, name) }
 
 // all reads every record, sweeping what crashed commands left behind; the
