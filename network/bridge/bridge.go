@@ -28,21 +28,22 @@ type Config struct {
 
 // Ensure creates the bridge when missing, adds the addresses it lacks, sets
 // it up and allows it to carry packets from 127.0.0.0/8 (route_localnet,
-// for published ports reached on 127.0.0.1: see the nat package).
-func Ensure(cfg Config) error {
+// for published ports reached on 127.0.0.1: see the nat package). It
+// returns the bridge's MTU, which the veth pairs plugged into it must have.
+func Ensure(cfg Config) (mtu int, err error) {
 	link, err := netlink.LinkByName(cfg.Name)
 	if isNotFound(err) {
 		link, err = create(cfg)
 	}
 	if err != nil {
-		return fmt.Errorf("bridge %s: %w", cfg.Name, err)
+		return 0, fmt.Errorf("bridge %s: %w", cfg.Name, err)
 	}
 	if link.Type() != "bridge" {
-		return fmt.Errorf("bridge %s: a %s interface of that name exists", cfg.Name, link.Type())
+		return 0, fmt.Errorf("bridge %s: a %s interface of that name exists", cfg.Name, link.Type())
 	}
 	have, err := netlink.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
-		return fmt.Errorf("bridge %s: list addresses: %w", cfg.Name, err)
+		return 0, fmt.Errorf("bridge %s: list addresses: %w", cfg.Name, err)
 	}
 	for _, p := range cfg.Addrs {
 		if hasAddr(have, p) {
@@ -55,16 +56,16 @@ func Ensure(cfg Config) error {
 			addr.Flags = unix.IFA_F_NODAD
 		}
 		if err := netlink.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("bridge %s: add address %s: %w", cfg.Name, p, err)
+			return 0, fmt.Errorf("bridge %s: add address %s: %w", cfg.Name, p, err)
 		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
-		return fmt.Errorf("bridge %s: set up: %w", cfg.Name, err)
+		return 0, fmt.Errorf("bridge %s: set up: %w", cfg.Name, err)
 	}
 	if err := setRouteLocalnet(cfg.Name); err != nil {
-		return fmt.Errorf("bridge %s: %w", cfg.Name, err)
+		return 0, fmt.Errorf("bridge %s: %w", cfg.Name, err)
 	}
-	return nil
+	return link.Attrs().MTU, nil
 }
 
 func create(cfg Config) (netlink.Link, error) {

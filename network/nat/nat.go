@@ -119,13 +119,21 @@ func ruleComment(r *nftables.Rule) string {
 	return s
 }
 
-// NetworkTag and ContainerTag are the comments that mark a rule's owner.
-func NetworkTag(bridge string) string  { return "net " + bridge }
-func ContainerTag(id string) string    { return "ctr " + id }
+// NetworkTag is the comment on the rules of the network of bridge.
+func NetworkTag(bridge string) string { return "net " + bridge }
 
-// removeTagged queues the deletion of every rule in chains whose comment is
-// tag, and returns how many it found.
+// ContainerTag is the comment on the port rules of container id on the
+// network of bridge. With bridge "" it is the prefix of all of them: the
+// trailing space keeps one ID from matching another that it begins.
+func ContainerTag(id, bridge string) string { return "ctr " + id + " " + bridge }
+
 func (f *Firewall) removeTagged(c *nftables.Conn, tag string, chains ...string) (int, error) {
+	return f.removeMatching(c, func(s string) bool { return s == tag }, chains...)
+}
+
+// removeMatching queues the deletion of every rule in chains whose comment
+// matches, and returns how many it found.
+func (f *Firewall) removeMatching(c *nftables.Conn, match func(string) bool, chains ...string) (int, error) {
 	n := 0
 	for _, name := range chains {
 		rules, err := c.GetRules(f.table, f.chain(name))
@@ -136,7 +144,7 @@ func (f *Firewall) removeTagged(c *nftables.Conn, tag string, chains ...string) 
 			return 0, fmt.Errorf("nftables chain %s: list: %w", name, err)
 		}
 		for _, r := range rules {
-			if ruleComment(r) == tag {
+			if match(ruleComment(r)) {
 				if err := c.DelRule(r); err != nil {
 					return 0, err
 				}

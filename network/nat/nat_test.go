@@ -102,34 +102,46 @@ func TestPorts(t *testing.T) {
 		{HostPort: 18080, Protocol: "tcp", ContainerIP: c, ContainerPort: 80},
 		{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 18053, Protocol: "udp", ContainerIP: c, ContainerPort: 53},
 	}
-	if err := f.AddPorts("aaaa", ports); err != nil {
+	if err := f.AddPorts("aaaa", "br0", ports); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.AddPorts("bbbb", ports[:1]); err != nil {
+	if err := f.AddPorts("bbbb", "br0", ports[:1]); err != nil {
 		t.Fatal(err)
 	}
 	text := listTable(t, f)
 	for _, want := range []string{
-		`meta nfproto ipv4 tcp dport 18080 dnat ip to 10.89.250.2:80 comment "ctr aaaa"`,
-		`ip daddr 127.0.0.1 udp dport 18053 dnat ip to 10.89.250.2:53 comment "ctr aaaa"`,
+		`meta nfproto ipv4 tcp dport 18080 dnat ip to 10.89.250.2:80 comment "ctr aaaa br0"`,
+		`ip daddr 127.0.0.1 udp dport 18053 dnat ip to 10.89.250.2:53 comment "ctr aaaa br0"`,
 	} {
 		if text != "" && !strings.Contains(text, want) {
 			t.Errorf("no %q in\n%s", want, text)
 		}
 	}
-	if err := f.RemovePorts("aaaa"); err != nil {
+	if err := f.AddPorts("aaaa", "br1", ports[:1]); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := f.Count(ContainerTag("aaaa")); got != 0 {
+	if err := f.RemovePorts("aaaa", "br1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.Count(ContainerTag("aaaa", "br1")); got != 0 {
+		t.Fatalf("%d rules of aaaa on br1 left", got)
+	}
+	if got, _ := f.Count(ContainerTag("aaaa", "br0")); got != 2 {
+		t.Fatalf("RemovePorts of br1 took br0's: %d left, want 2", got)
+	}
+	if err := f.RemovePorts("aaaa", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.Count(ContainerTag("aaaa", "br0")); got != 0 {
 		t.Fatalf("%d rules of aaaa left", got)
 	}
-	if got, _ := f.Count(ContainerTag("bbbb")); got != 1 {
+	if got, _ := f.Count(ContainerTag("bbbb", "br0")); got != 1 {
 		t.Fatalf("bbbb has %d rules, want 1", got)
 	}
-	if err := f.RemovePorts("aaaa"); err != nil {
+	if err := f.RemovePorts("aaaa", ""); err != nil {
 		t.Fatalf("second RemovePorts: %v", err)
 	}
-	if err := f.AddPorts("cccc", []Port{{HostPort: 1, Protocol: "sctp", ContainerIP: c, ContainerPort: 1}}); err == nil {
+	if err := f.AddPorts("cccc", "br0", []Port{{HostPort: 1, Protocol: "sctp", ContainerIP: c, ContainerPort: 1}}); err == nil {
 		t.Fatal("sctp accepted")
 	}
 }
@@ -137,10 +149,10 @@ func TestPorts(t *testing.T) {
 func TestCountWithoutTable(t *testing.T) {
 	requireRoot(t)
 	f, _ := testFirewall(t)
-	if n, err := f.Count(ContainerTag("x")); err != nil || n != 0 {
+	if n, err := f.Count(ContainerTag("x", "")); err != nil || n != 0 {
 		t.Fatalf("Count on a missing table: %d, %v", n, err)
 	}
-	if err := f.RemovePorts("x"); err != nil {
+	if err := f.RemovePorts("x", ""); err != nil {
 		t.Fatalf("RemovePorts on a missing table: %v", err)
 	}
 	if err := f.RemoveNetwork("x"); err != nil {

@@ -3,6 +3,7 @@ package nat
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -48,9 +49,10 @@ func (p Port) exprs() ([]expr.Any, error) {
 	return cat(e, l4port(proto, p.HostPort), dnatTo(p.ContainerIP, p.ContainerPort)), nil
 }
 
-// AddPorts adds the DNAT rules of ports, tagged with owner (a container
-// ID), in one batch: all or none.
-func (f *Firewall) AddPorts(owner string, ports []Port) error {
+// AddPorts adds the DNAT rules of ports of container id on the network of
+// bridge, tagged ContainerTag(id, bridge), in one batch: all or none.
+func (f *Firewall) AddPorts(id, bridge string, ports []Port) error {
+	owner := ContainerTag(id, bridge)
 	if len(ports) == 0 {
 		return nil
 	}
@@ -64,28 +66,33 @@ func (f *Firewall) AddPorts(owner string, ports []Port) error {
 	for _, p := range ports {
 		e, err := p.exprs()
 		if err != nil {
-			return fmt.Errorf("container %s: %w", owner, err)
+			return fmt.Errorf("container %s: %w", id, err)
 		}
-		c.AddRule(&nftables.Rule{Table: f.table, Chain: f.chain(chainHostports), Exprs: e, UserData: comment(ContainerTag(owner))})
+		c.AddRule(&nftables.Rule{Table: f.table, Chain: f.chain(chainHostports), Exprs: e, UserData: comment(owner)})
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("container %s: published ports: nftables: %w", owner, err)
+		return fmt.Errorf("container %s: published ports: nftables: %w", id, err)
 	}
 	return nil
 }
 
-// RemovePorts deletes every rule tagged with owner; none is not an error.
-func (f *Firewall) RemovePorts(owner string) error {
+// RemovePorts deletes the port rules of container id on the network of
+// bridge, or on every network when bridge is ""; none is not an error.
+func (f *Firewall) RemovePorts(id, bridge string) error {
 	c, err := nftables.New()
 	if err != nil {
 		return err
 	}
-	n, err := f.removeTagged(c, ContainerTag(owner), chainHostports)
+	match := func(tag string) bool { return tag == ContainerTag(id, bridge) }
+	if bridge == "" {
+		match = func(tag string) bool { return strings.HasPrefix(tag, ContainerTag(id, "")) }
+	}
+	n, err := f.removeMatching(c, match, chainHostports)
 	if err != nil || n == 0 {
 		return err
 	}
 	if err := c.Flush(); err != nil && !isNotFound(err) {
-		return fmt.Errorf("container %s: published ports: nftables: %w", owner, err)
+		return fmt.Errorf("container %s: published ports: nftables: %w", id, err)
 	}
 	return nil
 }
