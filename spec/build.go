@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
 )
@@ -413,19 +414,38 @@ func sysctls(o *Options, ns map[specs.LinuxNamespaceType]string, out map[string]
 	return nil
 }
 
-func sysctlExists(rel string) bool {
-	_, err := os.Stat("/proc/sys/" + rel)
-	return err == nil
-}
+// sysctlExists reports whether the host's kernel has a sysctl (runc
+// refuses unknown ones); it is the same for every container, so asked once.
+var sysctlExists = func() func(string) bool {
+	var mu sync.Mutex
+	known := map[string]bool{}
+	return func(rel string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		ok, seen := known[rel]
+		if !seen {
+			var st unix.Stat_t
+			ok = unix.Stat("/proc/sys/"+rel, &st) == nil
+			known[rel] = ok
+		}
+		return ok
+	}
+}()
 
 // inUserNS reports whether hutch itself runs in a user namespace (rootless,
-// or in a container): the full map is "0 0 4294967295".
+// or in a container): anything but the full map "0 0 4294967295".
 var inUserNS = sync.OnceValue(func() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
+	fd, err := unix.Open("/proc/self/uid_map", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
-	f := strings.Fields(string(b))
+	defer unix.Close(fd)
+	var buf [128]byte
+	n, _ := unix.Read(fd, buf[:])
+	if n < 0 {
+		n = 0
+	}
+	f := strings.Fields(string(buf[:n]))
 	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 })
 
@@ -468,12 +488,18 @@ func rlimits(in []specs.POSIXRlimit) ([]specs.POSIXRlimit, error) {
 // maskedPaths is Docker's list: /proc and /sys files that tell about or
 // act on the host (GHSA-6fw5-f8r9-fgfm added /proc/interrupts and the
 // per-CPU thermal_throttle directories, GHSA-jq35-85cj-fj4p powercap).
+// Docker stats every possible CPU's thermal_throttle; the driver makes one
+// for every CPU or none, so a host whose cpu0 has none (AMD, most VMs) is
+// spared the walk of /sys/devices/system/cpu.
 var maskedPaths = func() func() []string {
 	base := sync.OnceValue(func() []string {
 		m := []string{
 			"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
 			"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
 			"/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+		}
+		if _, err := os.Stat("/sys/devices/system/cpu/cpu0/thermal_throttle"); err != nil {
+			return m
 		}
 		dirs, _ := filepath.Glob("/sys/devices/system/cpu/cpu[0-9]*/thermal_throttle")
 		slices.SortFunc(dirs, func(a, b string) int { return cpuNum(a) - cpuNum(b) })
