@@ -229,6 +229,25 @@ func TestMountLocalDriverOptions(t *testing.T) {
 		t.Error(err)
 	}
 
+	// A monitor killed before its Unmount: removing the container
+	// (ReleaseAll) takes the volume's mount down.
+	v, _ = s.Create("scratch2", CreateOptions{Options: map[string]string{"type": "tmpfs", "device": "tmpfs"}})
+	s.Acquire("scratch2", "c3")
+	s.Mount("scratch2", "c3")
+	t.Cleanup(func() { unix.Unmount(v.Mountpoint, unix.MNT_DETACH) })
+	if !mounted() {
+		t.Fatal("scratch2 not mounted")
+	}
+	if err := s.ReleaseAll("c3"); err != nil {
+		t.Fatal(err)
+	}
+	if mounted() {
+		t.Error("ReleaseAll left the mount")
+	}
+	if err := s.Remove("scratch2", false); err != nil {
+		t.Error(err)
+	}
+
 	// A bind volume, read-only.
 	host := t.TempDir()
 	os.WriteFile(filepath.Join(host, "site"), []byte("x"), 0o644)

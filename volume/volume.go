@@ -282,22 +282,33 @@ func (s *Store) List(f Filters) ([]*Volume, error) {
 	return out, nil
 }
 
-// dropStale forgets references to containers the lookup says are gone.
-// The caller holds the lock.
+// dropStale forgets references (and mounts) of containers the lookup says
+// are gone; a volume mount left only to gone containers is taken down. The
+// caller holds the lock.
 func (s *Store) dropStale(v *Volume) {
-	if s.lookup == nil || len(v.UsedBy) == 0 {
+	if s.lookup == nil || len(v.UsedBy) == 0 && len(v.MountedBy) == 0 {
 		return
 	}
-	kept := v.UsedBy[:0:0]
-	for _, id := range v.UsedBy {
-		if _, ok := s.lookup(id); ok {
-			kept = append(kept, id)
+	exists := func(id string) bool { _, ok := s.lookup(id); return ok }
+	s.forget(v, func(id string) bool { return !exists(id) })
+}
+
+// forget drops the containers gone(id) says from v's references and
+// mounts, taking the volume's own mount down when its last user goes, and
+// writes v if anything changed. The caller holds the lock.
+func (s *Store) forget(v *Volume, gone func(id string) bool) error {
+	used := slices.DeleteFunc(slices.Clone(v.UsedBy), gone)
+	mounted := slices.DeleteFunc(slices.Clone(v.MountedBy), gone)
+	if len(used) == len(v.UsedBy) && len(mounted) == len(v.MountedBy) {
+		return nil
+	}
+	if len(v.MountedBy) > 0 && len(mounted) == 0 {
+		if err := unmountIfMounted(v.Mountpoint); err != nil {
+			return fmt.Errorf("volume %s: unmount: %w", v.Name, err)
 		}
 	}
-	if len(kept) != len(v.UsedBy) {
-		v.UsedBy = kept
-		s.write(v)
-	}
+	v.UsedBy, v.MountedBy = used, mounted
+	return s.write(v)
 }
 
 // inUseError names the containers that use v.
@@ -442,8 +453,9 @@ func (s *Store) Release(name, id string) error {
 	return nil
 }
 
-// ReleaseAll forgets container id in every volume, for removing a
-// container whose record is lost or incomplete.
+// ReleaseAll forgets container id in every volume, references and mounts
+// (a monitor killed before its Unmount), for removing a container whose
+// record is lost or incomplete.
 func (s *Store) ReleaseAll(id string) error {
 	l, err := s.lock()
 	if err != nil {
@@ -455,11 +467,8 @@ func (s *Store) ReleaseAll(id string) error {
 		return err
 	}
 	for _, v := range vols {
-		if i := slices.Index(v.UsedBy, id); i >= 0 {
-			v.UsedBy = slices.Delete(v.UsedBy, i, i+1)
-			if err := s.write(v); err != nil {
-				return err
-			}
+		if err := s.forget(v, func(c string) bool { return c == id }); err != nil {
+			return err
 		}
 	}
 	return nil
