@@ -47,7 +47,7 @@ type SpecExtra struct {
 // Ulimit is one --ulimit.
 type Ulimit struct {
 	Name string `json:"Name"`
-	Soft uint64 `json:"Soft"`
+	Soft uint64 `json:"Soft"` // RLIM_INFINITY for unlimited
 	Hard uint64 `json:"Hard"`
 }
 

@@ -90,6 +90,7 @@ type HostConfig struct {
 	IpcMode        string            `json:"IpcMode,omitempty"`
 	UTSMode        string            `json:"UTSMode,omitempty"`
 	UsernsMode     string            `json:"UsernsMode,omitempty"`
+	CgroupnsMode   string            `json:"CgroupnsMode,omitempty"`
 	Memory         int64             `json:"Memory"`
 	MemorySwap     int64             `json:"MemorySwap"`
 	NanoCpus       int64             `json:"NanoCpus"`

@@ -62,6 +62,14 @@ type createFlags struct {
 	cpuShares, pidsLimit                                      int64
 	network                                                   string
 	registry                                                  registryFlags
+
+	privileged, init                                        bool
+	domainname, shmSize, memoryReservation, cpusetMems      string
+	pid, ipc, uts, cgroupns                                 string
+	capAdd, capDrop, securityOpt, ulimits, devices, sysctls []string
+	groupAdd, tmpfs                                         []string
+	oomScoreAdj                                             int
+	blkioWeight                                             uint16
 }
 
 func (f *createFlags) add(cmd *cobra.Command) {
@@ -93,6 +101,26 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.Int64VarP(&f.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "tune the container's pids limit (-1 for unlimited)")
 	fs.StringVar(&f.network, "network", "none", "network mode: none or host (bridge networks come with the network work)")
+	fs.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
+	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
+	fs.StringVar(&f.domainname, "domainname", "", "container NIS domain name")
+	fs.StringVar(&f.shmSize, "shm-size", "", "size of /dev/shm (default 64m)")
+	fs.StringVar(&f.memoryReservation, "memory-reservation", "", "memory soft limit")
+	fs.StringVar(&f.cpusetMems, "cpuset-mems", "", "memory nodes in which to allow execution (0-3, 0,1)")
+	fs.StringVar(&f.pid, "pid", "", "PID namespace: host, container:NAME")
+	fs.StringVar(&f.ipc, "ipc", "", "IPC namespace: host, container:NAME, private, shareable")
+	fs.StringVar(&f.uts, "uts", "", "UTS namespace: host")
+	fs.StringVar(&f.cgroupns, "cgroupns", "", "cgroup namespace: host or private")
+	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add Linux capabilities")
+	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop Linux capabilities")
+	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options: no-new-privileges, seccomp=PROFILE|unconfined")
+	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "ulimit options (nofile=1024:2048)")
+	fs.StringArrayVar(&f.devices, "device", nil, "add a host device to the container (HOST[:CONTAINER[:rwm]])")
+	fs.StringArrayVar(&f.sysctls, "sysctl", nil, "namespaced kernel parameters (net.ipv4.ip_forward=1)")
+	fs.StringArrayVar(&f.groupAdd, "group-add", nil, "additional groups to join")
+	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory (/run:rw,size=64m)")
+	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", 0, "tune the host's OOM preferences (-1000 to 1000)")
+	fs.Uint16Var(&f.blkioWeight, "blkio-weight", 0, "block IO weight (10 to 1000, 0 to disable)")
 	// Docker's -h is --hostname; help keeps only --help.
 	fs.Bool("help", false, "help for "+cmd.Name())
 	f.registry.add(cmd)
@@ -201,6 +229,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (*engine.Create
 		h.NetworkMode = f.network
 	default:
 		return nil, errdefs.NotImplemented("--network %q: only none and host exist so far", f.network)
+	}
+	if err := f.moreOptions(cmd, o); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -502,4 +533,110 @@ func monitorCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// moreOptions reads the security, device, namespace and limit flags.
+func (f *createFlags) moreOptions(cmd *cobra.Command, o *engine.CreateOptions) error {
+	h, x := &o.HostConfig, &o.Extra
+	fs := cmd.Flags()
+	h.Privileged, h.Init = f.privileged, f.init
+	o.Config.Domainname = f.domainname
+	h.CapAdd, h.CapDrop = f.capAdd, f.capDrop
+	for _, opt := range f.securityOpt {
+		if _, _, err := engine.ParseSecurityOpt(opt); err != nil {
+			return err
+		}
+	}
+	h.SecurityOpt = f.securityOpt
+	var err error
+	if f.shmSize != "" {
+		if x.ShmSize, err = runflags.ParseSize(f.shmSize); err != nil {
+			return runflags.WithFlag(err, "--shm-size")
+		}
+	}
+	if f.memoryReservation != "" {
+		if x.MemoryReserve, err = runflags.ParseSize(f.memoryReservation); err != nil {
+			return runflags.WithFlag(err, "--memory-reservation")
+		}
+	}
+	x.CpusetMems = f.cpusetMems
+	if fs.Changed("oom-score-adj") {
+		if f.oomScoreAdj < -1000 || f.oomScoreAdj > 1000 {
+			return errdefs.InvalidArgument("invalid argument \"%d\" for \"--oom-score-adj\" flag: must be between -1000 and 1000", f.oomScoreAdj)
+		}
+		v := f.oomScoreAdj
+		x.OomScoreAdj = &v
+	}
+	if f.blkioWeight != 0 && (f.blkioWeight < 10 || f.blkioWeight > 1000) {
+		return errdefs.InvalidArgument("invalid argument \"%d\" for \"--blkio-weight\" flag: must be between 10 and 1000", f.blkioWeight)
+	}
+	h.BlkioWeight = f.blkioWeight
+	for _, u := range f.ulimits {
+		ul, err := runflags.ParseUlimit(u)
+		if err != nil {
+			return err
+		}
+		x.Ulimits = append(x.Ulimits, engine.Ulimit{Name: ul.Name, Soft: rlim(ul.Soft), Hard: rlim(ul.Hard)})
+	}
+	for _, d := range f.devices {
+		dev, err := runflags.ParseDevice(d)
+		if err != nil {
+			return err
+		}
+		x.Devices = append(x.Devices, engine.Device{PathOnHost: dev.PathOnHost, PathInContainer: dev.PathInContainer, CgroupPermissions: dev.Permissions})
+	}
+	if len(f.sysctls) > 0 {
+		x.Sysctls = map[string]string{}
+		for _, kv := range f.sysctls {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return errdefs.InvalidArgument("invalid argument %q for \"--sysctl\" flag: want KEY=VALUE", kv)
+			}
+			x.Sysctls[k] = v
+		}
+	}
+	x.GroupAdd = f.groupAdd
+	for _, t := range f.tmpfs {
+		tm, err := runflags.ParseTmpfs(t)
+		if err != nil {
+			return err
+		}
+		if h.Tmpfs == nil {
+			h.Tmpfs = map[string]string{}
+		}
+		h.Tmpfs[tm.Destination] = strings.Join(tm.Options, ",")
+	}
+	type nsFlag struct {
+		val   string
+		parse func(string) (runflags.NamespaceMode, error)
+		dst   *string
+	}
+	for _, n := range []nsFlag{
+		{f.pid, runflags.ParsePIDMode, &h.PidMode},
+		{f.ipc, runflags.ParseIPCMode, &h.IpcMode},
+		{f.uts, runflags.ParseUTSMode, &h.UTSMode},
+		{f.cgroupns, runflags.ParseCgroupnsMode, &h.CgroupnsMode},
+	} {
+		m, err := n.parse(n.val)
+		if err != nil {
+			return err
+		}
+		switch m.Kind {
+		case runflags.NSHost:
+			*n.dst = "host"
+		case runflags.NSContainer:
+			*n.dst = "container:" + m.Container
+		case runflags.NSPath:
+			*n.dst = "ns:" + m.Path
+		}
+	}
+	return nil
+}
+
+// rlim maps go-units' -1 (unlimited) to RLIM_INFINITY.
+func rlim(v int64) uint64 {
+	if v < 0 {
+		return ^uint64(0)
+	}
+	return uint64(v)
 }

@@ -32,6 +32,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.Init() // never returns
 	}
+	if filepath.Base(os.Args[0]) == "hutch-init" {
+		os.Exit(reaperMain(os.Args[1:]))
+	}
 	if filepath.Base(os.Args[0]) == "hutch-runc" {
 		os.Exit(runcMain("hutch-runc", os.Args[1:]))
 	}
