@@ -63,6 +63,10 @@ type Attachment struct {
 	// Ports are the published ports, with the host ports chosen for the
 	// ones asked with HostPort 0.
 	Ports []PortMapping `json:"ports,omitempty"`
+	// RouteMetric is the metric of the default route: 100 on the first
+	// network, then 101, 102... as Podman does, so that the first network
+	// the container joined stays its way out.
+	RouteMetric int `json:"routeMetric,omitempty"`
 }
 
 // describe names the container in errors: "web" (0123456789ab).
@@ -143,6 +147,7 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (_ *Attachment,
 	if att.Interface, err = interfaceName(req.InterfaceName, id, all); err != nil {
 		return nil, err
 	}
+	att.RouteMetric = routeMetric(id, all)
 	att.HostInterface = vethName(id, all)
 	if att.Ports, err = resolvePorts(ports, all); err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
@@ -247,6 +252,7 @@ func (m *Manager) plug(ctx context.Context, n *Network, att *Attachment, mac net
 		MAC:      mac,
 		MTU:      mtu,
 		Addrs:    []netip.Prefix{att.IPv4},
+		Metric:   att.RouteMetric,
 	}
 	if att.IPv6.IsValid() {
 		v.Addrs = append(v.Addrs, att.IPv6)
@@ -403,6 +409,22 @@ func interfaceName(want, id string, all map[string]*leases) (string, error) {
 			return name, nil
 		}
 	}
+}
+
+// routeMetric is the first metric from 100 up that none of the container's
+// other attachments uses.
+func routeMetric(id string, all map[string]*leases) int {
+	used := map[int]bool{}
+	for _, l := range all {
+		if att, ok := l.Attachments[id]; ok {
+			used[att.RouteMetric] = true
+		}
+	}
+	m := 100
+	for used[m] {
+		m++
+	}
+	return m
 }
 
 // vethName names the host end of a container's veth: "hv", 11 characters

@@ -28,6 +28,10 @@ type Veth struct {
 	Addrs []netip.Prefix
 	// Gateways get a default route each; none on an internal network.
 	Gateways []netip.Addr
+	// Metric of the default routes: a container on several networks has
+	// one default route per network, and two routes to 0/0 need different
+	// metrics to exist side by side (the lowest wins).
+	Metric int
 }
 
 // AddVeth creates the pair with its peer made directly inside the
@@ -114,7 +118,7 @@ func configurePeer(v Veth) error {
 		return fmt.Errorf("set %s up: %w", v.Name, err)
 	}
 	for _, gw := range v.Gateways {
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw.AsSlice())}
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw.AsSlice()), Priority: v.Metric}
 		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("default route via %s: %w", gw, err)
 		}
