@@ -29,6 +29,8 @@ type CreateOptions struct {
 	EntrypointSet bool
 	// Extra is what the spec builder needs that inspect does not show.
 	Extra SpecExtra
+	// Mounts are -v, --mount and --tmpfs, parsed.
+	Mounts []MountRequest
 }
 
 // SpecExtra are settings kept with the record for building the runtime
@@ -128,6 +130,14 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	undo = append(undo, func() { os.RemoveAll(e.containerDir(id)) })
 	// The record is written before the layer is made, so that a create
 	// killed in between leaves a record `hutch rm` can finish.
+	if err := e.writeRecord(r); err != nil {
+		return nil, err
+	}
+	releaseVols, err := e.resolveMounts(r, o.Mounts)
+	if err != nil {
+		return nil, fmt.Errorf("container %q: %w", name, err)
+	}
+	undo = append(undo, releaseVols)
 	if err := e.writeRecord(r); err != nil {
 		return nil, err
 	}

@@ -122,6 +122,11 @@ type Mount struct {
 	Mode        string `json:"Mode"`
 	RW          bool   `json:"RW"`
 	Propagation string `json:"Propagation"`
+	Driver      string `json:"Driver,omitempty"`
+	// NoCopy (volume-nocopy) skips filling an empty volume from the image.
+	NoCopy bool `json:"NoCopy,omitempty"`
+	// Options of a tmpfs mount.
+	Options []string `json:"Options,omitempty"`
 }
 
 // Container states, as Docker names them.
@@ -232,6 +237,10 @@ func (e *Engine) readRecord(id string) (*record, error) {
 	}
 	return &r, nil
 }
+
+// readJSONQuiet reads a record without classifying errors (for lookups
+// that only need a field and must not wait on a lock).
+func readJSONQuiet(path string, v any) error { return store.ReadJSON(path, v) }
 
 func (e *Engine) writeRecord(r *record) error {
 	return store.WriteJSON(e.recordPath(r.ID), r)

@@ -149,15 +149,7 @@ func (e *Engine) namespaceOf(ref, kind string) (string, error) {
 
 // specMounts are the container's binds, volumes and tmpfs mounts.
 func (e *Engine) specMounts(r *record) ([]specs.Mount, error) {
-	var out []specs.Mount
-	for dst, opts := range r.HostConfig.Tmpfs {
-		o := []string{"nosuid", "nodev", "noexec"}
-		if opts != "" {
-			o = append(o, strings.Split(opts, ",")...)
-		}
-		out = append(out, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: o})
-	}
-	return out, nil
+	return volumeSpecMounts(r), nil
 }
 
 // ParseSecurityOpt checks one --security-opt: no-new-privileges[=true|false],

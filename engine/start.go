@@ -192,7 +192,7 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File) int {
 			return nil
 		})
 		if r.HostConfig.AutoRemove {
-			e.removeRecord(context.Background(), id)
+			e.removeRecord(context.Background(), id, true)
 		}
 	}
 	return code
@@ -213,8 +213,14 @@ func (e *Engine) prepare(id string) error {
 	if err := e.mountRootfs(r, rootfs); err != nil {
 		return err
 	}
+	if err := e.mountVolumes(r, rootfs); err != nil {
+		e.unmountVolumes(r)
+		mount.Unmount(rootfs)
+		return err
+	}
 	s, err := e.buildSpec(r, rootfs)
 	if err != nil {
+		e.unmountVolumes(r)
 		mount.Unmount(rootfs)
 		return err
 	}
@@ -287,6 +293,9 @@ func unescapeMountinfo(s string) string {
 
 // teardown undoes prepare: what a stopped container does not need.
 func (e *Engine) teardown(id string) error {
+	if r, err := e.readRecord(id); err == nil {
+		e.unmountVolumes(r)
+	}
 	bundle := e.bundleDir(id)
 	rootfs := filepath.Join(bundle, "rootfs")
 	var errs []error
@@ -327,7 +336,7 @@ func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
 		return nil
 	})
 	if autoRemove {
-		e.removeRecord(context.Background(), id)
+		e.removeRecord(context.Background(), id, true)
 	}
 	return restart
 }

@@ -192,7 +192,7 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 
 // Remove deletes the container ref: its record, writable layer and
 // runtime leftovers. A running container needs force (it is killed).
-func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+func (e *Engine) Remove(ctx context.Context, ref string, force, volumes bool) error {
 	id, err := e.Lookup(ref)
 	if err != nil {
 		return err
@@ -220,13 +220,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 			return err
 		}
 	}
-	return e.removeRecord(ctx, id)
+	return e.removeRecord(ctx, id, volumes)
 }
 
 // removeRecord removes a stopped container and everything it holds. It is
 // idempotent: what is already gone is skipped, so a removal interrupted
 // at any step is finished by the next one.
-func (e *Engine) removeRecord(ctx context.Context, id string) error {
+func (e *Engine) removeRecord(ctx context.Context, id string, volumes bool) error {
 	if err := e.open(); err != nil {
 		return err
 	}
@@ -262,6 +262,9 @@ func (e *Engine) removeRecord(ctx context.Context, id string) error {
 	}
 	if err := e.sn.Remove(ctx, r.Snapshot); err != nil && !errdefs.IsNotFound(err) {
 		return wrap(&r.Container, "remove its writable layer", err)
+	}
+	if err := e.releaseVolumes(r, volumes); err != nil {
+		return wrap(&r.Container, "remove: release its volumes", err)
 	}
 	e.releaseName(r.Name, id)
 	if err := os.RemoveAll(e.containerDir(id)); err != nil {

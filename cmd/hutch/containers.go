@@ -67,7 +67,7 @@ type createFlags struct {
 	domainname, shmSize, memoryReservation, cpusetMems      string
 	pid, ipc, uts, cgroupns                                 string
 	capAdd, capDrop, securityOpt, ulimits, devices, sysctls []string
-	groupAdd, tmpfs                                         []string
+	groupAdd, tmpfs, volumes, mounts                        []string
 	oomScoreAdj                                             int
 	blkioWeight                                             uint16
 }
@@ -119,6 +119,8 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringArrayVar(&f.sysctls, "sysctl", nil, "namespaced kernel parameters (net.ipv4.ip_forward=1)")
 	fs.StringArrayVar(&f.groupAdd, "group-add", nil, "additional groups to join")
 	fs.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory (/run:rw,size=64m)")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a volume (/host:/ctr[:ro], name:/ctr, /ctr)")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", 0, "tune the host's OOM preferences (-1000 to 1000)")
 	fs.Uint16Var(&f.blkioWeight, "blkio-weight", 0, "block IO weight (10 to 1000, 0 to disable)")
 	// Docker's -h is --hostname; help keeps only --help.
@@ -310,7 +312,7 @@ func runCommand(g *globals) *cobra.Command {
 			if detach {
 				if _, err := e.Start(context.Background(), c.ID, engine.StartOptions{}); err != nil {
 					if f.rm {
-						e.Remove(context.Background(), c.ID, true)
+						e.Remove(context.Background(), c.ID, true, true)
 					}
 					return startError(err)
 				}
@@ -320,7 +322,7 @@ func runCommand(g *globals) *cobra.Command {
 			code, err := startAttached(e, c, f.interactive, f.tty)
 			if err != nil {
 				if f.rm {
-					e.Remove(context.Background(), c.ID, true)
+					e.Remove(context.Background(), c.ID, true, true)
 				}
 				return err
 			}
@@ -478,7 +480,7 @@ func rmCommand(g *globals) *cobra.Command {
 			e := g.engine()
 			var errs []error
 			for _, ref := range args {
-				if err := e.Remove(context.Background(), ref, force); err != nil {
+				if err := e.Remove(context.Background(), ref, force, volumes); err != nil {
 					errs = append(errs, err)
 					continue
 				}
@@ -601,10 +603,37 @@ func (f *createFlags) moreOptions(cmd *cobra.Command, o *engine.CreateOptions) e
 		if err != nil {
 			return err
 		}
+		o.Mounts = append(o.Mounts, engine.MountRequest{Type: runflags.TypeTmpfs, Destination: tm.Destination, Options: tm.Options})
 		if h.Tmpfs == nil {
 			h.Tmpfs = map[string]string{}
 		}
 		h.Tmpfs[tm.Destination] = strings.Join(tm.Options, ",")
+	}
+	for _, v := range f.volumes {
+		vol, err := runflags.ParseVolume(v)
+		if err != nil {
+			return err
+		}
+		h.Binds = append(h.Binds, v)
+		o.Mounts = append(o.Mounts, engine.MountRequest{Type: vol.Type, Source: vol.Source, Destination: vol.Destination,
+			ReadOnly: vol.ReadOnly, Propagation: vol.Propagation, NoCopy: vol.NoCopy, CreateSource: true})
+	}
+	for _, v := range f.mounts {
+		m, err := runflags.ParseMount(v)
+		if err != nil {
+			return err
+		}
+		req := engine.MountRequest{Type: m.Type, Source: m.Source, Destination: m.Target, ReadOnly: m.ReadOnly,
+			Propagation: m.Propagation, NoCopy: m.NoCopy, CreateSource: m.CreateSource}
+		if m.Type == runflags.TypeTmpfs {
+			if m.TmpfsSize > 0 {
+				req.Options = append(req.Options, fmt.Sprintf("size=%d", m.TmpfsSize))
+			}
+			if m.TmpfsMode != 0 {
+				req.Options = append(req.Options, fmt.Sprintf("mode=%o", m.TmpfsMode))
+			}
+		}
+		o.Mounts = append(o.Mounts, req)
 	}
 	type nsFlag struct {
 		val   string
