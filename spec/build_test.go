@@ -287,7 +287,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	all := loadCaps().current
 	if len(all) < 38 {
-		t.Fatalf("only %d capabilities available: run the tests as root", len(all))
+		t.Skipf("only %d capabilities available: run the tests as root", len(all))
 	}
 	minus := func(list []string, drop ...string) []string {
 		return slices.DeleteFunc(slices.Clone(list), func(c string) bool { return slices.Contains(drop, c) })

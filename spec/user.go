@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
 )
@@ -32,6 +33,44 @@ const maxID = 1<<31 - 1
 // AdditionalGids holds the primary gid first, then the others, without
 // repeats. rootfs "" reads nothing (names are then unknown).
 func ResolveUser(rootfs, user string, groupAdd ...string) (u specs.User, home string, err error) {
+	var passwd, group []byte
+	if rootfs != "" {
+		rootfd, err := openRoot(rootfs)
+		if err != nil {
+			return u, "", fmt.Errorf("spec: --user %q: %w", user, err)
+		}
+		defer closeFd(rootfd)
+		if passwd, err = readUserFile(rootfd, "/etc/passwd"); err != nil {
+			return u, "", fmt.Errorf("spec: --user %q: %w", user, err)
+		}
+		_, groupArg, _ := strings.Cut(user, ":")
+		if groupArg != "" || len(groupAdd) > 0 || passwd != nil {
+			if group, err = readUserFile(rootfd, "/etc/group"); err != nil {
+				return u, "", fmt.Errorf("spec: --user %q: %w", user, err)
+			}
+		}
+	}
+	return resolveUser(user, passwd, group, groupAdd)
+}
+
+// readUserFile reads /etc/passwd or /etc/group inside the root: nil and no
+// error when there is none (or /etc is not a directory), an empty non-nil
+// slice for an empty file.
+func readUserFile(rootfd int, name string) ([]byte, error) {
+	b, err := readFileInRoot(rootfd, name)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return nil, nil
+	}
+	if b == nil && err == nil {
+		b = []byte{}
+	}
+	return b, err
+}
+
+// resolveUser is ResolveUser on the contents of passwd and group (nil:
+// the image has no such file).
+func resolveUser(user string, passwd, group []byte, groupAdd []string) (u specs.User, home string, err error) {
+	havePasswd, haveGroup := passwd != nil, group != nil
 	userArg, groupArg, _ := strings.Cut(user, ":")
 	groupArg, _, _ = strings.Cut(groupArg, ":") // "u:g:junk" is u:g, as Docker
 	uid, isUID, err := parseID(userArg)
@@ -41,29 +80,6 @@ func ResolveUser(rootfs, user string, groupAdd ...string) (u specs.User, home st
 	gid, isGID, err := parseID(groupArg)
 	if err != nil {
 		return u, "", errdefs.InvalidArgument("spec: --user %q: %v", user, err)
-	}
-
-	var passwd, group []byte
-	havePasswd, haveGroup := false, false
-	if rootfs != "" {
-		rootfd, err := openRoot(rootfs)
-		if err != nil {
-			return u, "", fmt.Errorf("spec: --user %q: %w", user, err)
-		}
-		defer closeFd(rootfd)
-		if passwd, err = readFileInRoot(rootfd, "/etc/passwd"); err == nil {
-			havePasswd = true
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return u, "", fmt.Errorf("spec: --user %q: %w", user, err)
-		}
-		needGroup := groupArg != "" || len(groupAdd) > 0 || havePasswd
-		if needGroup {
-			if group, err = readFileInRoot(rootfd, "/etc/group"); err == nil {
-				haveGroup = true
-			} else if !errors.Is(err, os.ErrNotExist) {
-				return u, "", fmt.Errorf("spec: --user %q: %w", user, err)
-			}
-		}
 	}
 
 	// The user: "" is uid 0 (looked up for its gid and home), a number is

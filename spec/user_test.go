@@ -266,3 +266,28 @@ func TestMkdirAllInRoot(t *testing.T) {
 		t.Errorf("/loop/x: err = %v, want ELOOP", err)
 	}
 }
+
+// Any passwd and group content and any user spec give a user or an
+// InvalidArgument error, never a panic; a found name gets its own line's ids.
+func FuzzResolveUser(f *testing.F) {
+	f.Add("app", testPasswd, testGroup, "video")
+	f.Add("", "root:x:0:0::/root:/bin/sh\n", "root:x:0:root\n", "")
+	f.Add("1:2:3", ":::::::\n\n#\n", "::::\n:x:\n", "0")
+	f.Add("x:y", "x:x:-5:99999999999999999999\n", "y:x:abc:x,y\n", "y")
+	f.Fuzz(func(t *testing.T, user, passwd, group, add string) {
+		var groupAdd []string
+		if add != "" {
+			groupAdd = strings.Split(add, ",")
+		}
+		u, home, err := resolveUser(user, []byte(passwd), []byte(group), groupAdd)
+		if err != nil {
+			if !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("%q: %v is not InvalidArgument", user, err)
+			}
+			return
+		}
+		if home == "" || len(u.AdditionalGids) == 0 || u.AdditionalGids[0] != u.GID {
+			t.Fatalf("%q: %+v home %q", user, u, home)
+		}
+	})
+}
