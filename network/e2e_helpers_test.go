@@ -303,3 +303,11 @@ func vethPrefix(id string) string { return "hv" + id[:11] }
 
 // grep is bytes.Contains for strings of output.
 func grep(out []byte, s string) bool { return bytes.Contains(out, []byte(s)) }
+
+func netlinkNsFd(path string) (*os.File, error) { return os.Open(path) }
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func writeFile(path, value string) error { return os.WriteFile(path, []byte(value), 0o644) }
