@@ -23,6 +23,7 @@ import (
 
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image"
+	"hutch.dev/hutch/internal/imagechange"
 	"hutch.dev/hutch/image/reference"
 	"hutch.dev/hutch/image/registry"
 	"hutch.dev/hutch/image/saveload"
@@ -970,7 +971,7 @@ func importCommand(g *globals) *cobra.Command {
 				o.Name = args[1]
 			}
 			for _, c := range changes {
-				if err := applyChange(&o.Config, c); err != nil {
+				if err := imagechange.Apply(&o.Config, c); err != nil {
 					return err
 				}
 			}
@@ -996,59 +997,9 @@ func importCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL")
+	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "Dockerfile instruction to apply: "+imagechange.Instructions)
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message for the history")
 	return cmd
-}
-
-// applyChange applies one --change instruction to c.
-func applyChange(c *v1.Config, change string) error {
-	instr, arg, _ := strings.Cut(strings.TrimSpace(change), " ")
-	arg = strings.TrimSpace(arg)
-	list := func() []string {
-		var l []string
-		if strings.HasPrefix(arg, "[") && json.Unmarshal([]byte(arg), &l) == nil {
-			return l
-		}
-		return []string{"/bin/sh", "-c", arg}
-	}
-	switch strings.ToUpper(instr) {
-	case "CMD":
-		c.Cmd = list()
-	case "ENTRYPOINT":
-		c.Entrypoint = list()
-	case "ENV":
-		k, v, ok := strings.Cut(arg, "=")
-		if !ok {
-			k, v, _ = strings.Cut(arg, " ")
-		}
-		c.Env = append(c.Env, k+"="+strings.TrimSpace(v))
-	case "WORKDIR":
-		c.WorkingDir = arg
-	case "USER":
-		c.User = arg
-	case "STOPSIGNAL":
-		c.StopSignal = arg
-	case "LABEL":
-		k, v, _ := strings.Cut(arg, "=")
-		if c.Labels == nil {
-			c.Labels = map[string]string{}
-		}
-		c.Labels[k] = strings.Trim(v, `"`)
-	case "EXPOSE":
-		if c.ExposedPorts == nil {
-			c.ExposedPorts = map[string]struct{}{}
-		}
-		for _, p := range strings.Fields(arg) {
-			if !strings.Contains(p, "/") {
-				p += "/tcp"
-			}
-			c.ExposedPorts[p] = struct{}{}
-		}
-	default:
-		return errdefs.InvalidArgument("change %q: unsupported instruction", change)
-	}
-	return nil
 }
 
 // progress renders transfer events: on a terminal, one live line per blob
