@@ -23,11 +23,11 @@ import (
 
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image"
-	"hutch.dev/hutch/internal/imagechange"
 	"hutch.dev/hutch/image/reference"
 	"hutch.dev/hutch/image/registry"
 	"hutch.dev/hutch/image/saveload"
 	"hutch.dev/hutch/image/unpack"
+	"hutch.dev/hutch/internal/imagechange"
 	"hutch.dev/hutch/snapshot"
 )
 
