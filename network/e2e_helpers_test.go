@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -266,6 +267,9 @@ func wantEcho(t *testing.T, what, got string, err error, msg string) {
 func linksWithPrefix(t *testing.T, p string) []string {
 	t.Helper()
 	links, err := netlink.LinkList()
+	for i := 0; errors.Is(err, netlink.ErrDumpInterrupted) && i < 10; i++ {
+		links, err = netlink.LinkList()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +287,9 @@ func routesIn(t *testing.T, ns string) []netlink.Route {
 	t.Helper()
 	var routes []netlink.Route
 	err := netns.Do(ns, func() (err error) { routes, err = netlink.RouteList(nil, netlink.FAMILY_V4); return err })
+	for i := 0; errors.Is(err, netlink.ErrDumpInterrupted) && i < 10; i++ {
+		err = netns.Do(ns, func() (err error) { routes, err = netlink.RouteList(nil, netlink.FAMILY_V4); return err })
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,3 +318,5 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 }
 
 func writeFile(path, value string) error { return os.WriteFile(path, []byte(value), 0o644) }
+
+func newNetns(path string) error { return netns.New(path) }

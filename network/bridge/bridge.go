@@ -41,7 +41,7 @@ func Ensure(cfg Config) (mtu int, err error) {
 	if link.Type() != "bridge" {
 		return 0, fmt.Errorf("bridge %s: a %s interface of that name exists", cfg.Name, link.Type())
 	}
-	have, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	have, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
 		return 0, fmt.Errorf("bridge %s: list addresses: %w", cfg.Name, err)
 	}
@@ -112,7 +112,7 @@ func Exists(name string) bool {
 // default route, or 1500 when there is none: a container's packets leave
 // through it, and a larger MTU inside would fragment or black-hole them.
 func DefaultMTU() int {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return 1500
 	}

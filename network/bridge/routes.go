@@ -17,7 +17,7 @@ type Route struct {
 // narrower than the default route: the subnets a new network must not
 // overlap, or its containers could not reach them.
 func HostRoutes() ([]Route, error) {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
+	routes, err := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, err
 	}

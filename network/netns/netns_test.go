@@ -57,7 +57,8 @@ func threadsInHostNetns(t *testing.T, host uint64) {
 			return
 		}
 		if time.Now().After(deadline) {
-			st, _ := os.ReadFile(filepath.Dir(filepath.Dir(bad)) + "/stat"); t.Fatalf("%s is still in another network namespace: %s", bad, st)
+			st, _ := os.ReadFile(filepath.Dir(filepath.Dir(bad)) + "/stat")
+			t.Fatalf("%s is still in another network namespace: %s", bad, st)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
