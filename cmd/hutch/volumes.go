@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -201,7 +199,7 @@ func volumePruneCommand(g *globals) *cobra.Command {
 		Short: "Remove unused local volumes (anonymous ones; all unused with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !confirm("WARNING! This will remove anonymous local volumes not used by at least one container.") {
+			if !force && !confirm(cmd, "WARNING! This will remove anonymous local volumes not used by at least one container.") {
 				return nil
 			}
 			vs, err := g.engine().Volumes()
@@ -234,15 +232,3 @@ func volumePruneCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// confirm asks Docker's prune question on the terminal; without one (a
-// script) the answer is no, so nothing is removed by surprise.
-func confirm(warning string) bool {
-	fmt.Fprintf(os.Stderr, "%s\nAre you sure you want to continue? [y/N] ", warning)
-	if !isTerminal(os.Stdin) {
-		fmt.Fprintln(os.Stderr)
-		return false
-	}
-	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes"
-}
