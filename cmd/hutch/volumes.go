@@ -199,7 +199,7 @@ func volumePruneCommand(g *globals) *cobra.Command {
 		Short: "Remove unused local volumes (anonymous ones; all unused with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !confirm(cmd, "WARNING! This will remove anonymous local volumes not used by at least one container.") {
+			if !force && !confirm("WARNING! This will remove anonymous local volumes not used by at least one container.") {
 				return nil
 			}
 			vs, err := g.engine().Volumes()
