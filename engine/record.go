@@ -441,7 +441,7 @@ func (e *Engine) monitorAlive(c *Container) bool {
 		return false
 	}
 	st, err := processStart(c.State.MonitorPid)
-	return err == nil && st == c.State.MonitorStart
+	return err == nil && st == c.State.MonitorStart && alive(c.State.MonitorPid)
 }
 
 // markLost records the end of a container whose monitor is gone. Its

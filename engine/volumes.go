@@ -52,7 +52,7 @@ func (e *Engine) resolveMounts(r *record, reqs []MountRequest) (undo func(), err
 	if err != nil {
 		return nil, err
 	}
-	undo = func() {
+	release := func() {
 		for _, name := range taken {
 			vs.Release(name, r.ID)
 		}
@@ -62,7 +62,7 @@ func (e *Engine) resolveMounts(r *record, reqs []MountRequest) (undo func(), err
 	}
 	defer func() {
 		if err != nil {
-			undo()
+			release()
 		}
 	}()
 	dsts := map[string]bool{}
@@ -131,7 +131,7 @@ func (e *Engine) resolveMounts(r *record, reqs []MountRequest) (undo func(), err
 		}
 		r.Mounts = append(r.Mounts, mp)
 	}
-	return undo, nil
+	return release, nil
 }
 
 // mountVolumes readies the record's volumes for a start: a volume with

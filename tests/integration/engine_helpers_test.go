@@ -153,8 +153,10 @@ func (e *engineT) waitState(ref, want string) {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := e.inspect(ref, "{{.State.Status}}")
-		if got == want {
+		// The container may not exist yet (a run that is creating it).
+		r := e.run("inspect", "--format", "{{.State.Status}}", ref)
+		got := strings.TrimSpace(r.Stdout)
+		if r.Code == 0 && got == want {
 			return
 		}
 		if time.Now().After(deadline) {
