@@ -1,34 +1,37 @@
 #!/bin/bash
-# demo.sh: run a busybox container with hutch-runc and show that it lives in
-# its own namespaces: its hostname, its PID 1 and its mounts. Run as root after
-# `make`. RUNTIME=/usr/sbin/runc scripts/demo.sh does the same with runc.
+# demo.sh: the engine's main job on a machine with no registry. It makes a
+# small image locally (Debian's busybox-static as a root filesystem, imported
+# with `hutch import`), runs a detached container from it with a memory
+# limit, and shows `hutch ps`, `hutch logs`, `hutch exec` and `hutch rm`.
+# Everything lives in a temporary --root/--runroot, so the demo never touches
+# the real store in /var/lib/hutch. Run as root after `make`.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-runtime=${RUNTIME:-$here/bin/hutch-runc}
-[ -x "$runtime" ] || { echo "demo: $runtime missing: run make first" >&2; exit 1; }
+bin=$here/bin/hutch
+[ -x "$bin" ] || { echo "demo: $bin missing: run make first" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/hutch-demo.XXXXXX)
-root=$work/state
-id=demo-$$
+hutch() { "$bin" --root "$work/root" --runroot "$work/run" "$@"; }
+show() { echo "+ hutch $*"; hutch "$@"; }
 cleanup() {
-	"$runtime" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+	hutch rm -f demo >/dev/null 2>&1 || true
 	# Never cross into a mount a failed run may have left behind.
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
-"$here/scripts/mkbundle.sh" "$work/bundle" /bin/sh /demo
-cat >"$work/bundle/rootfs/demo" <<'EOF'
-echo "hostname: $(hostname)"
-echo "PID 1:    $(tr '\0' ' ' </proc/1/cmdline)"
-echo "processes:"
-ps -o pid,user,args
-echo "mounts:"
-cat /proc/self/mounts
-EOF
-jq '.hostname = "hutch-demo"' "$work/bundle/config.json" >"$work/config.json"
-mv "$work/config.json" "$work/bundle/config.json"
+# The image: busybox and its applets, /etc/passwd and /etc/group.
+"$here/scripts/mkbundle.sh" "$work/bundle" >/dev/null
+tar -C "$work/bundle/rootfs" --numeric-owner -cf "$work/busybox.tar" .
+show import --change 'CMD ["sh"]' "$work/busybox.tar" busybox:demo
+show images
 
-echo "+ $(basename "$runtime") run --bundle $work/bundle $id"
-"$runtime" --root "$root" run --bundle "$work/bundle" "$id"
+show run -d --name demo --memory 64m busybox:demo \
+	sh -c 'echo "hello from $(hostname)"; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done'
+sleep 2
+show ps
+show logs demo
+show exec demo sh -c 'echo "in the container: PID 1 is $(tr "\0" " " </proc/1/cmdline)"; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'
+show rm -f demo
+show ps -a
