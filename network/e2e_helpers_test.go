@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,7 +31,7 @@ import (
 // made, and from the host to 127.0.0.1 and to the test bridge's address.
 
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	m      *Manager
 	suffix string
 	root   string
@@ -41,7 +42,7 @@ type testEnv struct {
 	subnet netip.Prefix
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -61,7 +62,7 @@ var (
 
 // freeSubnet picks a /24 in 10.89.128.0/17 that no host route and no other
 // test of this process uses.
-func freeSubnet(t *testing.T) netip.Prefix {
+func freeSubnet(t testing.TB) netip.Prefix {
 	t.Helper()
 	subnetsMu.Lock()
 	defer subnetsMu.Unlock()
@@ -85,7 +86,13 @@ func freeSubnet(t *testing.T) netip.Prefix {
 	return netip.Prefix{}
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newEnvTB(t) }
+
+func newEnvB(b *testing.B) *testEnv { return newEnvTB(b) }
+
+func (e *testEnv) netnsB(b *testing.B, name string) string { return e.netns(name) }
+
+func newEnvTB(t testing.TB) *testEnv {
 	t.Helper()
 	requireRoot(t)
 	e := &testEnv{t: t, suffix: randHex(3), root: t.TempDir(), run: t.TempDir()}
@@ -148,7 +155,7 @@ func (e *testEnv) container(name string, req AttachRequest) (*Attachment, string
 		req.ContainerID = randHex(32)
 	}
 	req.ContainerName = name
-	att, err := e.m.Attach(e.t.Context(), req)
+	att, err := e.m.Attach(context.Background(), req)
 	if err != nil {
 		e.t.Fatalf("attach %s: %v", name, err)
 	}
@@ -157,7 +164,7 @@ func (e *testEnv) container(name string, req AttachRequest) (*Attachment, string
 
 // echoTCP serves an echo on a TCP listener made inside ns ("" for the
 // host), and returns its port.
-func echoTCP(t *testing.T, ns, addr string) uint16 {
+func echoTCP(t testing.TB, ns, addr string) uint16 {
 	t.Helper()
 	var l net.Listener
 	listen := func() (err error) { l, err = net.Listen("tcp", addr); return err }
@@ -185,7 +192,7 @@ func echoTCP(t *testing.T, ns, addr string) uint16 {
 }
 
 // echoUDP serves a datagram echo inside ns.
-func echoUDP(t *testing.T, ns, addr string) uint16 {
+func echoUDP(t testing.TB, ns, addr string) uint16 {
 	t.Helper()
 	var c net.PacketConn
 	listen := func() (err error) { c, err = net.ListenPacket("udp", addr); return err }
@@ -264,7 +271,7 @@ func wantEcho(t *testing.T, what, got string, err error, msg string) {
 }
 
 // linksWithPrefix lists the host's interfaces whose name starts with p.
-func linksWithPrefix(t *testing.T, p string) []string {
+func linksWithPrefix(t testing.TB, p string) []string {
 	t.Helper()
 	links, err := netlink.LinkList()
 	for i := 0; errors.Is(err, netlink.ErrDumpInterrupted) && i < 10; i++ {
@@ -283,7 +290,7 @@ func linksWithPrefix(t *testing.T, p string) []string {
 }
 
 // routesIn lists the IPv4 routes inside ns.
-func routesIn(t *testing.T, ns string) []netlink.Route {
+func routesIn(t testing.TB, ns string) []netlink.Route {
 	t.Helper()
 	var routes []netlink.Route
 	err := netns.Do(ns, func() (err error) { routes, err = netlink.RouteList(nil, netlink.FAMILY_V4); return err })

@@ -70,14 +70,29 @@ func (f *Firewall) chain(name string) *nftables.Chain {
 	return &nftables.Chain{Name: name, Table: f.table}
 }
 
-// ensureTable creates the table, its chains and the rules that belong to
-// no network, unless the table exists. The creation is one batch that
-// starts with an exclusive table create, so of two racing callers one
-// creates everything and the other gets EEXIST and nothing twice.
+// conn opens one netlink socket for all the requests of an operation,
+// instead of one per request.
+func conn() (*nftables.Conn, func(), error) {
+	c, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, func() { c.CloseLasting() }, nil
+}
+
+// ensureTable creates the table unless it exists.
 func (f *Firewall) ensureTable(c *nftables.Conn) error {
 	if t, err := c.ListTableOfFamily(f.table.Name, f.table.Family); err == nil && t != nil {
 		return nil
 	}
+	return f.createTable(c)
+}
+
+// createTable creates the table, its chains and the rules that belong to
+// no network. The creation is one batch that starts with an exclusive table
+// create, so of two racing callers one creates everything and the other
+// gets EEXIST and nothing twice.
+func (f *Firewall) createTable(c *nftables.Conn) error {
 	c.CreateTable(f.table)
 	accept := nftables.ChainPolicyAccept
 	base := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
@@ -155,19 +170,24 @@ func (f *Firewall) removeMatching(c *nftables.Conn, match func(string) bool, cha
 	return n, nil
 }
 
+var allChains = []string{chainPrerouting, chainOutput, chainHostports, chainPostrouting, chainForward, chainRaw}
+
 // Count returns how many rules of the table carry the comment tag; 0 when
 // the table does not exist.
 func (f *Firewall) Count(tag string) (int, error) {
-	c, err := nftables.New()
+	c, done, err := conn()
 	if err != nil {
 		return 0, err
 	}
+	defer done()
+	return f.count(c, tag, allChains...)
+}
+
+// count counts the rules tagged tag in chains (a missing chain counts none).
+func (f *Firewall) count(c *nftables.Conn, tag string, chains ...string) (int, error) {
 	n := 0
-	for _, name := range []string{chainPrerouting, chainOutput, chainHostports, chainPostrouting, chainForward, chainRaw} {
+	for _, name := range chains {
 		rules, err := c.GetRules(f.table, f.chain(name))
-		if isNotFound(err) {
-			continue
-		}
 		if err != nil {
 			return 0, err
 		}
@@ -182,10 +202,11 @@ func (f *Firewall) Count(tag string) (int, error) {
 
 // Delete removes the whole table: for tests, and for an uninstall.
 func (f *Firewall) Delete() error {
-	c, err := nftables.New()
+	c, done, err := conn()
 	if err != nil {
 		return err
 	}
+	defer done()
 	c.DelTable(f.table)
 	if err := c.Flush(); err != nil && !isNotFound(err) {
 		return fmt.Errorf("nftables table inet %s: delete: %w", f.table.Name, err)

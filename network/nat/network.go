@@ -19,6 +19,9 @@ type Network struct {
 
 var loopback4 = netip.MustParsePrefix("127.0.0.0/8")
 
+// networkChains are the chains that hold rules of networks.
+var networkChains = []string{chainRaw, chainForward, chainPostrouting}
+
 // rules returns the network's rules, each with the chain it goes to.
 func (f *Firewall) networkRules(n Network) map[string][][]expr.Any {
 	r := map[string][][]expr.Any{}
@@ -66,24 +69,35 @@ func (f *Firewall) networkRules(n Network) map[string][][]expr.Any {
 // and never duplicates one). The deletion of the old rules and the
 // addition of the new ones are one batch, which the kernel applies
 // atomically.
+//
+// Called on every Attach, it costs three rule dumps when all is in place.
 func (f *Firewall) AddNetwork(n Network) error {
-	c, err := nftables.New()
+	c, done, err := conn()
 	if err != nil {
 		return err
 	}
-	if err := f.ensureTable(c); err != nil {
-		return err
-	}
+	defer done()
 	tag := NetworkTag(n.Bridge)
 	want := f.networkRules(n)
 	total := 0
 	for _, rs := range want {
 		total += len(rs)
 	}
-	if have, err := f.Count(tag); err == nil && have == total {
+	have, err := f.count(c, tag, networkChains...)
+	if err != nil {
+		return fmt.Errorf("network %s: %w", n.Bridge, err)
+	}
+	if have == total {
 		return nil
 	}
-	if _, err := f.removeTagged(c, tag, chainRaw, chainForward, chainPostrouting); err != nil {
+	// A dump of a missing table's chain is empty, not an error: none of
+	// our rules may mean no table.
+	if have == 0 {
+		if err := f.ensureTable(c); err != nil {
+			return err
+		}
+	}
+	if _, err := f.removeTagged(c, tag, networkChains...); err != nil {
 		return fmt.Errorf("network %s: %w", n.Bridge, err)
 	}
 	for chain, rs := range want {
@@ -99,11 +113,12 @@ func (f *Firewall) AddNetwork(n Network) error {
 
 // RemoveNetwork deletes the network's rules; none left is not an error.
 func (f *Firewall) RemoveNetwork(bridge string) error {
-	c, err := nftables.New()
+	c, done, err := conn()
 	if err != nil {
 		return err
 	}
-	n, err := f.removeTagged(c, NetworkTag(bridge), chainRaw, chainForward, chainPostrouting)
+	defer done()
+	n, err := f.removeTagged(c, NetworkTag(bridge), networkChains...)
 	if err != nil {
 		return fmt.Errorf("network %s: %w", bridge, err)
 	}

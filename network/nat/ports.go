@@ -56,21 +56,39 @@ func (f *Firewall) AddPorts(id, bridge string, ports []Port) error {
 	if len(ports) == 0 {
 		return nil
 	}
-	c, err := nftables.New()
-	if err != nil {
-		return err
-	}
-	if err := f.ensureTable(c); err != nil {
-		return err
-	}
+	var rules []*nftables.Rule
 	for _, p := range ports {
 		e, err := p.exprs()
 		if err != nil {
 			return fmt.Errorf("container %s: %w", id, err)
 		}
-		c.AddRule(&nftables.Rule{Table: f.table, Chain: f.chain(chainHostports), Exprs: e, UserData: comment(owner)})
+		rules = append(rules, &nftables.Rule{Table: f.table, Chain: f.chain(chainHostports), Exprs: e, UserData: comment(owner)})
 	}
-	if err := c.Flush(); err != nil {
+	c, done, err := conn()
+	if err != nil {
+		return err
+	}
+	defer func() { done() }()
+	add := func() error {
+		for _, r := range rules {
+			c.AddRule(r)
+		}
+		return c.Flush()
+	}
+	err = add()
+	if isNotFound(err) {
+		// No table yet (AddNetwork comes first in an attach, but this is
+		// usable alone): make it and try once more, on a fresh socket as
+		// the failed batch may have left replies unread.
+		done()
+		if c, done, err = conn(); err != nil {
+			return err
+		}
+		if err = f.createTable(c); err == nil {
+			err = add()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("container %s: published ports: nftables: %w", id, err)
 	}
 	return nil
@@ -79,10 +97,11 @@ func (f *Firewall) AddPorts(id, bridge string, ports []Port) error {
 // RemovePorts deletes the port rules of container id on the network of
 // bridge, or on every network when bridge is ""; none is not an error.
 func (f *Firewall) RemovePorts(id, bridge string) error {
-	c, err := nftables.New()
+	c, done, err := conn()
 	if err != nil {
 		return err
 	}
+	defer done()
 	match := func(tag string) bool { return tag == ContainerTag(id, bridge) }
 	if bridge == "" {
 		match = func(tag string) bool { return strings.HasPrefix(tag, ContainerTag(id, "")) }
