@@ -85,8 +85,10 @@ func restartCommand(g *globals) *cobra.Command {
 			}
 			e := g.engine()
 			return eachContainer(args, func(ref string) error {
-				_, err := e.Restart(context.Background(), ref, d)
-				return startError(err)
+				if _, err := e.Restart(context.Background(), ref, d); err != nil {
+					return startError(err)
+				}
+				return nil
 			})
 		},
 	}
