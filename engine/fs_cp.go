@@ -210,21 +210,49 @@ func archivePath(ctx context.Context, root *fsRoot, src string, follow bool, fn 
 //     under dst's name (a directory's contents then fill the new dst). A
 //     dst ending in "/" must exist as a directory for a file source.
 //
-// dst is followed if it is a symlink, inside the root. A tar from the user
+// dst is followed if it is a symlink (to its target, resolved inside the
+// root, even when the target is missing). A tar from the user
 // (Stream) is extracted as it is and needs an existing directory.
 func prepareCopy(root *fsRoot, dst string, src CopySource) (extractOptions, string, error) {
 	rel := relPath(dst)
 	assertDir := strings.HasSuffix(dst, "/") || strings.HasSuffix(dst, "/.")
-	fd, err := root.open(rel, unix.O_PATH, true)
-	exists, isDir := err == nil, false
-	if err == nil {
+	exists, isDir := false, false
+	for hops := 0; ; hops++ {
+		fd, err := root.open(rel, unix.O_PATH, false)
+		if err == unix.ENOENT {
+			break
+		}
+		if err == nil && hops > 40 {
+			unix.Close(fd)
+			err = unix.ELOOP
+		}
+		if err != nil {
+			return extractOptions{}, "", root.pathErr(shownPath(dst), err)
+		}
 		var st unix.Stat_t
 		err = unix.Fstat(fd, &st)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			// A symlink is replaced by what it points to, as Docker does:
+			// the copy goes to the link's target (inside the root), even
+			// a missing one, rather than over the link.
+			buf := make([]byte, unix.PathMax)
+			var n int
+			if n, err = unix.Readlinkat(fd, "", buf); err == nil {
+				target := string(buf[:n])
+				if !path.IsAbs(target) {
+					target = path.Join("/", path.Dir(rel), target)
+				}
+				rel = relPath(target)
+				unix.Close(fd)
+				continue
+			}
+		}
 		unix.Close(fd)
-		isDir = st.Mode&unix.S_IFMT == unix.S_IFDIR
-	}
-	if err != nil && err != unix.ENOENT {
-		return extractOptions{}, "", root.pathErr(shownPath(dst), err)
+		if err != nil {
+			return extractOptions{}, "", root.pathErr(shownPath(dst), err)
+		}
+		exists, isDir = true, st.Mode&unix.S_IFMT == unix.S_IFDIR
+		break
 	}
 	parent := path.Dir(rel)
 	base := path.Base(rel)
