@@ -92,8 +92,8 @@ func (a *Attachment) describe() string {
 // after a crash. A failure undoes what was made.
 func (m *Manager) Attach(ctx context.Context, req AttachRequest) (_ *Attachment, err error) {
 	id := req.ContainerID
-	if id == "" {
-		return nil, errdefs.InvalidArgument("attach: no container ID")
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	if !netns.IsNetns(req.NetnsPath) {
 		return nil, errdefs.InvalidArgument("container %s: %q is not a network namespace", id, req.NetnsPath)
@@ -307,9 +307,31 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 }
 
 func (m *Manager) detach(ctx context.Context, id, network string) error {
-	if id == "" {
-		return errdefs.InvalidArgument("detach: no container ID")
+	if err := checkID(id); err != nil {
+		return err
 	}
+	networkID := ""
+	if network != "" {
+		if n, err := m.lookup(network); err == nil {
+			networkID = n.ID
+		}
+	}
+	mine := func(att *Attachment) bool {
+		return network == "" || att.Network == network || att.NetworkID == networkID
+	}
+	// Deleting a veth waits for the kernel's RCU grace periods (tens of
+	// milliseconds here), so it is done before taking the lock, from
+	// what the records say: parallel Detaches then wait for each other
+	// only for the records and the rules. The veths are deleted again
+	// (at no cost when gone) under the lock in undo.
+	if all, err := m.allLeases(); err == nil {
+		for _, l := range all {
+			if att, ok := l.Attachments[id]; ok && mine(att) {
+				bridge.DeleteVeth(att.HostInterface)
+			}
+		}
+	}
+
 	lk, err := m.lock()
 	if err != nil {
 		return err
@@ -323,10 +345,7 @@ func (m *Manager) detach(ctx context.Context, id, network string) error {
 	var errs error
 	for _, l := range all {
 		att, ok := l.Attachments[id]
-		if !ok {
-			continue
-		}
-		if network != "" && att.Network != network && !strings.HasPrefix(att.NetworkID, network) {
+		if !ok || !mine(att) {
 			continue
 		}
 		found = true
@@ -384,6 +403,18 @@ func (m *Manager) Containers(name string) ([]*Attachment, error) {
 	}
 	sortAttachments(out)
 	return out, nil
+}
+
+// checkID refuses container IDs that could not be part of a rule's comment
+// (at most 255 bytes with its tag) or of a log line.
+func checkID(id string) error {
+	if id == "" {
+		return errdefs.InvalidArgument("no container ID")
+	}
+	if len(id) > 128 || strings.ContainsAny(id, " \t\n/") {
+		return errdefs.InvalidArgument("container ID %q: at most 128 characters, no spaces or slashes", id)
+	}
+	return nil
 }
 
 // interfaceName checks the name asked for, or picks the first ethN that the
