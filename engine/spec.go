@@ -171,6 +171,9 @@ func ParseSecurityOpt(opt string) (key, value string, err error) {
 			return "", "", errdefs.InvalidArgument("--security-opt %q: seccomp needs a profile path or unconfined", opt)
 		}
 	case "label", "apparmor":
+		if value == "" {
+			return "", "", errdefs.InvalidArgument("--security-opt %q: %s needs a value (%s=...)", opt, key, key)
+		}
 	default:
 		return "", "", errdefs.InvalidArgument("--security-opt %q: want no-new-privileges, seccomp=PROFILE|unconfined", opt)
 	}

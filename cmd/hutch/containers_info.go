@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -292,9 +293,13 @@ func containerInspectCommand(g *globals) *cobra.Command {
 func printInspect(cmd *cobra.Command, format string, docs []any, errs []error) error {
 	out := cmd.OutOrStdout()
 	if format != "" {
+		// Numbers keep their JSON text, so 67108864 prints as such and
+		// not as a float.
 		var generic []any
 		b, _ := json.Marshal(docs)
-		json.Unmarshal(b, &generic)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		dec.Decode(&generic)
 		if err := printRows(out, format, generic, nil); err != nil {
 			return err
 		}
