@@ -73,7 +73,8 @@ func (e *Engine) Unpause(ctx context.Context, ref string) (*Container, error) {
 // Restart stops the container ref (as Stop, with timeout) and starts it
 // again: the same container, ID, record and log. A stopped container is
 // just started, as in Docker. A paused one is thawed first so that it
-// sees its stop signal at once instead of after the grace period.
+// sees its stop signal at once instead of after the grace period. A
+// --rm container stays: it is removed when it ends by itself.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration) (*Container, error) {
 	id, err := e.Lookup(ref)
 	if err != nil {
@@ -81,6 +82,23 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration
 	}
 	if _, err := e.Unpause(ctx, id); err != nil && !errdefs.IsConflict(err) {
 		return nil, err
+	}
+	// The monitor removes a --rm container when it ends; a restart must
+	// not (Docker marks it manually restarted). The record says so for
+	// the time of the stop: the monitor reads AutoRemove at the end.
+	var autoRemove bool
+	if _, err := e.update(id, func(r *record) error {
+		autoRemove = r.HostConfig.AutoRemove
+		r.HostConfig.AutoRemove = false
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if autoRemove {
+		defer e.update(id, func(r *record) error {
+			r.HostConfig.AutoRemove = true
+			return nil
+		})
 	}
 	if _, err := e.Stop(ctx, id, timeout, ""); err != nil {
 		return nil, err

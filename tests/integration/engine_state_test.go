@@ -208,6 +208,20 @@ func TestEngineStateRestart(t *testing.T) {
 	if got := e.inspect("again", "{{.State.Status}}"); got != "running" {
 		t.Errorf("restart of a paused container: %q", got)
 	}
+	// A --rm container is restarted, not removed, and keeps its --rm.
+	rm := e.runDetached("--rm", "--name", "ephemeral", e.image, "sleep", "1000")
+	e.ok("restart", "-t", "0", "ephemeral")
+	if got := e.inspect("ephemeral", "{{.Id}} {{.State.Status}} {{.HostConfig.AutoRemove}}"); got != rm+" running true" {
+		t.Errorf("restart of a --rm container: %q", got)
+	}
+	e.ok("kill", "ephemeral")
+	deadline = time.Now().Add(10 * time.Second)
+	for e.run("inspect", "ephemeral").Code == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the --rm container was not removed at its end after a restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	r := e.fails(125, "restart", "no-such")
 	if !strings.Contains(r.Stderr, "no-such") {
 		t.Errorf("restart of a missing container: %q", r.Stderr)
