@@ -6,6 +6,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -276,6 +277,33 @@ func TestEngineStateRename(t *testing.T) {
 		t.Errorf("rename by ID prefix: %q", got)
 	}
 	e.fails(125, "inspect", "new")
+
+	// Two renames to one name at once: exactly one wins, and the other
+	// container keeps its name.
+	otherID := e.inspect("other", "{{.Id}}")
+	names := map[string]string{id: "newest", otherID: "other"}
+	for i := range 5 {
+		want := fmt.Sprintf("race%d", i)
+		codes := make(chan int, 2)
+		for _, ref := range []string{id, otherID} {
+			go func() { codes <- e.run("rename", ref, want).Code }()
+		}
+		if a, b := <-codes, <-codes; a+b != 125 {
+			t.Fatalf("round %d: rename exit codes %d and %d, want one 0 and one 125", i, a, b)
+		}
+		winner := e.inspect(want, "{{.Id}}")
+		loser := otherID
+		if winner == otherID {
+			loser = id
+		}
+		if got := e.inspect(winner, "{{.Name}}"); got != want {
+			t.Errorf("round %d: the winner is named %q", i, got)
+		}
+		if got := e.inspect(names[loser], "{{.Id}}"); got != loser {
+			t.Errorf("round %d: %s leads to %s, want %s", i, names[loser], got, loser)
+		}
+		e.ok("rename", want, names[winner])
+	}
 }
 
 func TestEngineStateTop(t *testing.T) {
