@@ -172,6 +172,13 @@ func TestEngineFSCopyRunning(t *testing.T) {
 	if got := e.run("exec", "web", "ls", "/nope", "/newdir"); got.Code == 0 {
 		t.Errorf("a failed cp made something: %v", got)
 	}
+	// A read-only root filesystem takes nothing, but can be read.
+	e.runDetached("--name", "ro", "--read-only", e.image, "sleep", "1000")
+	r := e.fails(125, "cp", file, "ro:/tmp")
+	if !strings.Contains(r.Stderr, `container "ro": its root filesystem is read-only`) {
+		t.Errorf("cp into a read-only container: %q", r.Stderr)
+	}
+	e.ok("cp", "ro:/etc/passwd", filepath.Join(out, "ro-passwd"))
 }
 
 func TestEngineFSCopySymlinkEscape(t *testing.T) {
@@ -265,6 +272,35 @@ func TestEngineFSCopyStopped(t *testing.T) {
 			t.Errorf("fresh container: %v / logs %q", r, logs)
 		}
 	}
+	// A cp killed halfway (SIGKILL while it waits for its tar on stdin)
+	// leaves no mount: the snapshot's mount was detached from the start
+	// and went with the process.
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	killed := e.command(ctx, "cp", "-", "idle:/tmp")
+	stdin, err := killed.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Half a tar: the extraction starts, then waits for the rest.
+	var half bytes.Buffer
+	tw := tar.NewWriter(&half)
+	tw.WriteHeader(&tar.Header{Name: "partial", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1 << 20})
+	tw.Write(make([]byte, 4096))
+	tw.Flush()
+	stdin.Write(half.Bytes())
+	// The entry appears in the writable layer: the snapshot is mounted
+	// (detached) and being written when the kill comes.
+	e.waitGlob(filepath.Join(e.root, "*", "snapshots", "*", "fs", "tmp", "partial"))
+	killed.Process.Kill()
+	killed.Wait()
+	stdin.Close()
+	if ms := e.mountsUnder(filepath.Dir(e.root)); len(ms) > 0 {
+		t.Errorf("a killed cp left mounts: %v", ms)
+	}
 	e.ok("start", "idle")
 	if got := e.fsCat("idle", "/note"); got != "written while stopped\n" {
 		t.Errorf("after start: %q", got)
@@ -281,6 +317,18 @@ func (e *engineT) waitFile(ref, path string) {
 		sleepMs(10)
 	}
 	e.t.Fatalf("%s never appeared in %s", path, ref)
+}
+
+// waitGlob waits for a host path matching pattern to exist.
+func (e *engineT) waitGlob(pattern string) {
+	e.t.Helper()
+	for i := 0; i < 500; i++ {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			return
+		}
+		sleepMs(10)
+	}
+	e.t.Fatalf("%s never appeared", pattern)
 }
 
 func sleepMs(n int) { unix.Nanosleep(&unix.Timespec{Nsec: int64(n) * 1e6}, nil) }
