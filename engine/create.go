@@ -231,10 +231,12 @@ func mergeImageConfig(r *record) {
 	for v := range ic.Volumes {
 		c.Volumes[v] = struct{}{}
 	}
-	if c.Healthcheck == nil && ic.Healthcheck != nil {
-		c.Healthcheck = &Healthcheck{Test: ic.Healthcheck.Test, Interval: ic.Healthcheck.Interval,
+	var imgHC *Healthcheck
+	if ic.Healthcheck != nil {
+		imgHC = &Healthcheck{Test: ic.Healthcheck.Test, Interval: ic.Healthcheck.Interval,
 			Timeout: ic.Healthcheck.Timeout, StartPeriod: ic.Healthcheck.StartPeriod, Retries: ic.Healthcheck.Retries}
 	}
+	c.Healthcheck = mergeHealthcheck(c.Healthcheck, imgHC)
 }
 
 // mergeEnv overlays over on base by key, keeping base's order.

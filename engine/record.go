@@ -158,6 +158,8 @@ type State struct {
 
 	MonitorPid   int    `json:"MonitorPid,omitempty"`
 	MonitorStart uint64 `json:"MonitorStart,omitempty"`
+	Health *Health `json:"Health,omitempty"`
+
 	// StoppedByUser is set by stop and kill, so that restart policies
 	// (other than always) leave the container stopped.
 	StoppedByUser bool `json:"StoppedByUser,omitempty"`

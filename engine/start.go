@@ -28,6 +28,9 @@ type StartOptions struct {
 	// keeps the other end and reads the container's output from its first
 	// byte (foreground run, start -a).
 	Attach *os.File
+	// ConsoleSize is the caller's terminal (rows, cols), given to a -t
+	// container's pty before its command starts.
+	ConsoleSize [2]uint16
 }
 
 // Start starts the container ref: it spawns the container's monitor and
@@ -57,7 +60,7 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) (*Contai
 		if r.State.Status == StatusRemoving || r.State.Status == StatusDead {
 			return errdefs.Conflict("container %q is %s and cannot be started", r.Name, r.State.Status)
 		}
-		cmd = e.monitorCommand(id, syncW, o.Attach)
+		cmd = e.monitorCommand(id, syncW, o.Attach, o.ConsoleSize)
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("container %q: start its monitor: %w", r.Name, err)
 		}
@@ -100,29 +103,39 @@ var errAlreadyRunning = errors.New("already running")
 // monitorCommand is `hutch monitor ID`, in a session of its own (no
 // terminal signal reaches it), with the sync pipe as fd 3 and the attach
 // socket as fd 4.
-func (e *Engine) monitorCommand(id string, sync, attach *os.File) *exec.Cmd {
-	args := []string{"hutch", "--root", e.Root, "--runroot", e.Runroot}
-	if e.StorageDriver != "" {
-		args = append(args, "--storage-driver", e.StorageDriver)
+func (e *Engine) monitorCommand(id string, sync, attach *os.File, size [2]uint16) *exec.Cmd {
+	args := []string{"monitor"}
+	if size[0] > 0 && size[1] > 0 {
+		args = append(args, "--console-size", fmt.Sprintf("%d,%d", size[0], size[1]))
 	}
-	args = append(args, "monitor", id)
-	cmd := &exec.Cmd{Path: e.Exe, Args: args, Dir: "/"}
+	cmd := e.hutchCommand(append(args, id)...)
 	cmd.ExtraFiles = []*os.File{sync}
 	if attach != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, attach)
 	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
+}
+
+// hutchCommand is this engine's hutch (same roots) with args, in /, with
+// a plain environment.
+func (e *Engine) hutchCommand(args ...string) *exec.Cmd {
+	full := []string{"hutch", "--root", e.Root, "--runroot", e.Runroot}
+	if e.StorageDriver != "" {
+		full = append(full, "--storage-driver", e.StorageDriver)
+	}
+	cmd := &exec.Cmd{Path: e.Exe, Args: append(full, args...), Dir: "/"}
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	if v := os.Getenv("HUTCH_TRACE"); v != "" {
 		cmd.Env = append(cmd.Env, "HUTCH_TRACE="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd
 }
 
 // RunMonitor is the body of `hutch monitor ID`: it supervises the
 // container until it ends for good. sync and attach are the inherited fds
 // 3 and 4 (attach may be nil).
-func (e *Engine) RunMonitor(id string, sync, attach *os.File) int {
+func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uint16) int {
 	if err := e.open(); err != nil {
 		fmt.Fprintf(sync, "error %v\n", err)
 		return 125
@@ -149,7 +162,9 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File) int {
 		AttachSocket: filepath.Join(bundle, "attach"),
 		Sync:         sync,
 		Attach:       attach,
+		ConsoleSize:  consoleSize,
 	}
+	cfg.HealthInterval, _ = healthSchedule(r.Config.Healthcheck)
 	backoff := 100 * time.Millisecond
 	hooks := monitor.Hooks{
 		Prepare: func() error { return e.prepare(id) },
@@ -162,6 +177,10 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File) int {
 				r.State.ExitCode = 0
 				r.State.OOMKilled = false
 				r.State.Error = ""
+				r.State.Health = nil
+				if _, ok := healthSchedule(r.Config.Healthcheck); ok {
+					r.State.Health = &Health{Status: "starting", Log: []HealthProbe{}}
+				}
 				r.State.MonitorPid = os.Getpid()
 				r.State.MonitorStart, _ = processStart(os.Getpid())
 				return nil
@@ -178,6 +197,17 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File) int {
 			return false, 0
 		},
 		Done: func() { logw.Finish() },
+		HealthCheck: func() (int, error) {
+			cmd := e.hutchCommand("healthcheck", "run", id)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				return 0, err
+			}
+			// The monitor's reaper collects it, not cmd.Wait.
+			pid := cmd.Process.Pid
+			cmd.Process.Release()
+			return pid, nil
+		},
 	}
 	code, err := monitor.Run(cfg, hooks)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,12 @@ type Config struct {
 	// Attach is an already connected first client (foreground `run`):
 	// it sees the output from the first byte.
 	Attach *os.File
+	// ConsoleSize (rows, cols) is set on a Tty container's pty before it
+	// starts, so its first output already fits the caller's terminal.
+	ConsoleSize [2]uint16
+	// HealthInterval, when set, runs Hooks.HealthCheck that often while
+	// the container runs, one check at a time.
+	HealthInterval time.Duration
 }
 
 // ExitStatus is how the container's init ended.
@@ -71,6 +78,9 @@ type Hooks struct {
 	// Done runs once when the monitor ends for good, after the clients
 	// got the exit code (marks the log finished).
 	Done func()
+	// HealthCheck starts one check as a child process and returns its
+	// pid; the monitor reaps it. The check records its own result.
+	HealthCheck func() (int, error)
 }
 
 type monitor struct {
@@ -83,6 +93,8 @@ type monitor struct {
 	master  *os.File // pty master when Tty
 	initPid int
 	c       *runtime.Container
+	// healthPid is the running check (0 for none); the reaper clears it.
+	healthPid atomic.Int64
 }
 
 type client struct {
@@ -187,7 +199,9 @@ func (m *monitor) runOnce(sigchld chan os.Signal, first bool) (ExitStatus, error
 	if first {
 		m.report(fmt.Sprintf("ok %d", pid))
 	}
+	stopHealth := m.scheduleHealth()
 	code := m.waitInit(sigchld)
+	stopHealth()
 	// Output written just before the end is still in the pipes: read it
 	// all before telling anyone the container is gone. A process that
 	// escaped the container's end (shared pid namespace) may hold a pipe
@@ -285,6 +299,9 @@ func (m *monitor) create() (int, <-chan struct{}, error) {
 			c.Delete(true)
 			return 0, nil, fmt.Errorf("receive the container's pty: %w", err)
 		}
+		if sz := m.cfg.ConsoleSize; sz[0] > 0 && sz[1] > 0 {
+			unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz[0], Col: sz[1]})
+		}
 		m.mu.Lock()
 		m.master, m.stdin = master, master
 		m.mu.Unlock()
@@ -309,6 +326,33 @@ func (m *monitor) create() (int, <-chan struct{}, error) {
 	}
 	m.initPid = c.State.InitPid
 	return c.State.InitPid, done, nil
+}
+
+// scheduleHealth starts a check every HealthInterval until the returned
+// stop is called; a check still running at the next tick skips it.
+func (m *monitor) scheduleHealth() (stop func()) {
+	if m.cfg.HealthInterval <= 0 || m.hooks.HealthCheck == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(m.cfg.HealthInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if m.healthPid.Load() != 0 {
+				continue
+			}
+			if pid, err := m.hooks.HealthCheck(); err == nil {
+				m.healthPid.Store(int64(pid))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (m *monitor) closeStdin() {
@@ -359,6 +403,9 @@ func (m *monitor) waitInit(sigchld chan os.Signal) int {
 			}
 			if err != nil || pid <= 0 {
 				break
+			}
+			if int64(pid) == m.healthPid.Load() {
+				m.healthPid.Store(0)
 			}
 			if pid == m.initPid {
 				if ws.Signaled() {

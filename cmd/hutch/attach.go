@@ -39,7 +39,13 @@ func startAttached(e *engine.Engine, c *engine.Container, stdin, tty bool) (int,
 		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 		defer signal.Stop(sigs)
 	}
-	_, err = e.Start(context.Background(), c.ID, engine.StartOptions{Attach: remote})
+	o := engine.StartOptions{Attach: remote}
+	if tty && isTerminal(os.Stdin) {
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			o.ConsoleSize = [2]uint16{ws.Row, ws.Col}
+		}
+	}
+	_, err = e.Start(context.Background(), c.ID, o)
 	remote.Close()
 	if err != nil {
 		return 0, startError(err)

@@ -69,6 +69,7 @@ type createFlags struct {
 	capAdd, capDrop, securityOpt, ulimits, devices, sysctls []string
 	groupAdd, tmpfs, volumes, mounts                        []string
 	oomScoreAdj                                             int
+	health                                                  runflags.HealthcheckFlags
 	blkioWeight                                             uint16
 }
 
@@ -123,6 +124,12 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringArrayVar(&f.mounts, "mount", nil, "attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", 0, "tune the host's OOM preferences (-1000 to 1000)")
 	fs.Uint16Var(&f.blkioWeight, "blkio-weight", 0, "block IO weight (10 to 1000, 0 to disable)")
+	fs.StringVar(&f.health.Cmd, "health-cmd", "", "command to run to check health")
+	fs.StringVar(&f.health.Interval, "health-interval", "", "time between running the check (default 30s)")
+	fs.StringVar(&f.health.Timeout, "health-timeout", "", "maximum time to allow one check to run (default 30s)")
+	fs.StringVar(&f.health.StartPeriod, "health-start-period", "", "start period for the container to initialize before counting retries")
+	fs.StringVar(&f.health.Retries, "health-retries", "", "consecutive failures needed to report unhealthy (default 3)")
+	fs.BoolVar(&f.health.None, "no-healthcheck", false, "disable any container-specified HEALTHCHECK")
 	// Docker's -h is --hostname; help keeps only --help.
 	fs.Bool("help", false, "help for "+cmd.Name())
 	f.registry.add(cmd)
@@ -519,11 +526,14 @@ func waitCommand(g *globals) *cobra.Command {
 
 // monitorCommand is the hidden `hutch monitor ID`, started by the engine.
 func monitorCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var size string
+	cmd := &cobra.Command{
 		Use:    "monitor ID",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var sz [2]uint16
+			fmt.Sscanf(size, "%d,%d", &sz[0], &sz[1])
 			sync := os.NewFile(3, "sync")
 			var attach *os.File
 			if f := os.NewFile(4, "attach"); f != nil {
@@ -531,10 +541,12 @@ func monitorCommand(g *globals) *cobra.Command {
 					attach = f
 				}
 			}
-			os.Exit(g.engine().RunMonitor(args[0], sync, attach))
+			os.Exit(g.engine().RunMonitor(args[0], sync, attach, sz))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&size, "console-size", "", "rows,cols of the caller's terminal")
+	return cmd
 }
 
 // moreOptions reads the security, device, namespace and limit flags.
@@ -598,6 +610,14 @@ func (f *createFlags) moreOptions(cmd *cobra.Command, o *engine.CreateOptions) e
 		}
 	}
 	x.GroupAdd = f.groupAdd
+	hc, err := runflags.ParseHealthcheck(f.health)
+	if err != nil {
+		return err
+	}
+	if hc != nil {
+		o.Config.Healthcheck = &engine.Healthcheck{Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout,
+			StartPeriod: hc.StartPeriod, Retries: hc.Retries}
+	}
 	for _, t := range f.tmpfs {
 		tm, err := runflags.ParseTmpfs(t)
 		if err != nil {

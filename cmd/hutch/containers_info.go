@@ -65,6 +65,13 @@ func statusLine(c *engine.Container) string {
 	s := c.State
 	switch s.Status {
 	case engine.StatusRunning:
+		if s.Health != nil {
+			h := s.Health.Status
+			if h == "starting" {
+				h = "health: starting"
+			}
+			return "Up " + duration(time.Since(s.StartedAt)) + " (" + h + ")"
+		}
 		return "Up " + duration(time.Since(s.StartedAt))
 	case engine.StatusPaused:
 		return "Up " + duration(time.Since(s.StartedAt)) + " (Paused)"
