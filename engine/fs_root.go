@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -202,6 +201,3 @@ func (e *Engine) mountDetached(r *record) (int, error) {
 	}
 	return fd, nil
 }
-
-// isNotExist reports ENOENT however wrapped.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOENT) }

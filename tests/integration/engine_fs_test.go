@@ -450,7 +450,6 @@ func TestEngineFSCommit(t *testing.T) {
 	e := newEngine(t)
 	e.runDetached("--name", "src", "-e", "FROM_RUN=1", e.image, "sh", "-c", "echo made > /made && rm /bin/vi && sleep 1000")
 	e.waitFile("src", "/made")
-	imagesBefore := e.ok("images", "-q")
 	id := strings.TrimSpace(e.ok("commit", "-m", "a message", "-a", "Tester <t@example.com>",
 		"-c", `CMD ["cat", "/made"]`, "-c", "ENV GREETING=hi", "-c", "WORKDIR /tmp", "-c", "LABEL stage=test",
 		"-c", "EXPOSE 8080", "src", "committed:1"))
@@ -503,7 +502,6 @@ func TestEngineFSCommit(t *testing.T) {
 	if after := e.ok("images", "-q", "-a"); after != before {
 		t.Errorf("failed commits changed the images:\n%s\nthen\n%s", before, after)
 	}
-	_ = imagesBefore
 	if ents, _ := filepath.Glob(filepath.Join(e.root, ".commit-*")); len(ents) > 0 {
 		t.Errorf("commit left temporary files: %v", ents)
 	}
