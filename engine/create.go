@@ -31,6 +31,10 @@ type CreateOptions struct {
 	Extra SpecExtra
 	// Mounts are -v, --mount and --tmpfs, parsed.
 	Mounts []MountRequest
+	// Net is -p, --ip, --mac-address and --network-alias.
+	Net NetworkRequest
+	// PublishAll (-P) publishes every exposed port on a random host port.
+	PublishAll bool
 }
 
 // SpecExtra are settings kept with the record for building the runtime
@@ -64,9 +68,10 @@ type Device struct {
 // reads.
 type record struct {
 	Container
-	ImageConfig   *v1.Config `json:"ImageConfig,omitempty"`
-	EntrypointSet bool       `json:"EntrypointSet,omitempty"`
-	Extra         SpecExtra  `json:"Extra"`
+	ImageConfig   *v1.Config     `json:"ImageConfig,omitempty"`
+	EntrypointSet bool           `json:"EntrypointSet,omitempty"`
+	Extra         SpecExtra      `json:"Extra"`
+	Net           NetworkRequest `json:"Net"`
 }
 
 // PullFunc fetches ref into the image store (the command line supplies
@@ -115,6 +120,10 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 		},
 		EntrypointSet: o.EntrypointSet,
 		Extra:         o.Extra,
+		Net:           o.Net,
+	}
+	if r.HostConfig.NetworkMode == "" {
+		r.HostConfig.NetworkMode = "bridge"
 	}
 	if img.Config != nil {
 		cfg := img.Config.Config
@@ -123,6 +132,12 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	r.Config.Image = o.Image
 	mergeImageConfig(r)
 	r.State.setStatus(StatusCreated)
+	if o.PublishAll {
+		publishAll(r)
+	}
+	if err := e.checkNetwork(r); err != nil {
+		return nil, err
+	}
 
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
 		return nil, err

@@ -35,6 +35,9 @@ type Container struct {
 	HostConfig HostConfig `json:"HostConfig"`
 	State      State      `json:"State"`
 	Mounts     []Mount    `json:"Mounts,omitempty"`
+	// NetworkSettings are the container's addresses and ports while it
+	// runs.
+	NetworkSettings *NetworkSettings `json:"NetworkSettings,omitempty"`
 	// Snapshot is the key of the writable layer in the snapshotter.
 	Snapshot string `json:"Snapshot"`
 	// Creator identifies the command that made the record, so that a

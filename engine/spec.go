@@ -115,8 +115,11 @@ func (e *Engine) namespaces(r *record) (map[specs.LinuxNamespaceType]string, err
 		{r.HostConfig.PidMode, specs.PIDNamespace, "pid"},
 		{r.HostConfig.IpcMode, specs.IPCNamespace, "ipc"},
 		{r.HostConfig.UTSMode, specs.UTSNamespace, "uts"},
-		{r.HostConfig.NetworkMode, specs.NetworkNamespace, "net"},
+		{netMode(r.HostConfig.NetworkMode), specs.NetworkNamespace, "net"},
 		{r.HostConfig.CgroupnsMode, specs.CgroupNamespace, "cgroup"},
+	}
+	if usesNetworkManager(r.HostConfig.NetworkMode) {
+		ns[specs.NetworkNamespace] = e.netnsPath(r.ID)
 	}
 	for _, m := range modes {
 		switch {
@@ -178,4 +181,13 @@ func ParseSecurityOpt(opt string) (key, value string, err error) {
 		return "", "", errdefs.InvalidArgument("--security-opt %q: want no-new-privileges, seccomp=PROFILE|unconfined", opt)
 	}
 	return key, value, nil
+}
+
+// netMode is the network mode as a namespace mode: bridge networks have
+// a namespace of their own, joined by path (set apart).
+func netMode(mode string) string {
+	if usesNetworkManager(mode) {
+		return ""
+	}
+	return mode
 }

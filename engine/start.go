@@ -125,9 +125,13 @@ func (e *Engine) hutchCommand(args ...string) *exec.Cmd {
 		full = append(full, "--storage-driver", e.StorageDriver)
 	}
 	cmd := &exec.Cmd{Path: e.Exe, Args: append(full, args...), Dir: "/"}
+	// The engine's own settings (HUTCH_TRACE, HUTCH_DEFAULT_BRIDGE ...)
+	// go along; nothing else of the caller's environment does.
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	if v := os.Getenv("HUTCH_TRACE"); v != "" {
-		cmd.Env = append(cmd.Env, "HUTCH_TRACE="+v)
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HUTCH_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
 	}
 	return cmd
 }
@@ -248,14 +252,26 @@ func (e *Engine) prepare(id string) error {
 		mount.Unmount(rootfs)
 		return err
 	}
-	s, err := e.buildSpec(r, rootfs)
+	nsPath, err := e.setupNetwork(r)
 	if err != nil {
 		e.unmountVolumes(r)
 		mount.Unmount(rootfs)
 		return err
 	}
+	if nsPath != "" {
+		settings := r.NetworkSettings
+		if _, err := e.update(id, func(r *record) error { r.NetworkSettings = settings; return nil }); err != nil {
+			e.teardown(id)
+			return err
+		}
+	}
+	s, err := e.buildSpec(r, rootfs)
+	if err != nil {
+		e.teardown(id)
+		return err
+	}
 	if err := store.WriteJSON(filepath.Join(bundle, "config.json"), s); err != nil {
-		mount.Unmount(rootfs)
+		e.teardown(id)
 		return err
 	}
 	return nil
@@ -323,12 +339,18 @@ func unescapeMountinfo(s string) string {
 
 // teardown undoes prepare: what a stopped container does not need.
 func (e *Engine) teardown(id string) error {
-	if r, err := e.readRecord(id); err == nil {
+	var errs []error
+	r, err := e.readRecord(id)
+	if err == nil {
 		e.unmountVolumes(r)
+	}
+	if err != nil || usesNetworkManager(r.HostConfig.NetworkMode) {
+		if err := e.teardownNetwork(id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	bundle := e.bundleDir(id)
 	rootfs := filepath.Join(bundle, "rootfs")
-	var errs []error
 	for mounted(rootfs) {
 		if err := mount.Unmount(rootfs); err != nil {
 			errs = append(errs, err)
@@ -349,6 +371,7 @@ func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
 	e.update(id, func(r *record) error {
 		r.State.ExitCode = st.Code
 		r.State.OOMKilled = st.OOMKilled
+		r.NetworkSettings = nil
 		r.State.FinishedAt = st.At
 		r.State.Pid = 0
 		if tdErr != nil {

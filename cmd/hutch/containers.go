@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image/registry"
 	"hutch.dev/hutch/internal/runflags"
+	"hutch.dev/hutch/network"
 )
 
 // addContainerCommands registers the container verbs at the top level, as
@@ -71,6 +73,9 @@ type createFlags struct {
 	oomScoreAdj                                             int
 	health                                                  runflags.HealthcheckFlags
 	blkioWeight                                             uint16
+	publish, aliases                                        []string
+	publishAll                                              bool
+	ip, mac                                                 string
 }
 
 func (f *createFlags) add(cmd *cobra.Command) {
@@ -101,7 +106,14 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
 	fs.Int64VarP(&f.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "tune the container's pids limit (-1 for unlimited)")
-	fs.StringVar(&f.network, "network", "none", "network mode: none or host (bridge networks come with the network work)")
+	fs.StringVar(&f.network, "network", "bridge", "network: bridge (default), host, none, container:NAME, or a network's name")
+	fs.StringVar(&f.network, "net", "bridge", "same as --network")
+	fs.Lookup("net").Hidden = true
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port to the host ([IP:][HOSTPORT:]CPORT[/PROTO])")
+	fs.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish every exposed port to a random host port")
+	fs.StringVar(&f.ip, "ip", "", "IPv4 address on the network")
+	fs.StringVar(&f.mac, "mac-address", "", "MAC address of the container's interface")
+	fs.StringArrayVar(&f.aliases, "network-alias", nil, "other names of the container on its network")
 	fs.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
 	fs.StringVar(&f.domainname, "domainname", "", "container NIS domain name")
@@ -233,11 +245,8 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (*engine.Create
 		p := f.pidsLimit
 		h.PidsLimit = &p
 	}
-	switch f.network {
-	case "none", "host":
-		h.NetworkMode = f.network
-	default:
-		return nil, errdefs.NotImplemented("--network %q: only none and host exist so far", f.network)
+	if err := f.networkOptions(o); err != nil {
+		return nil, err
 	}
 	if err := f.moreOptions(cmd, o); err != nil {
 		return nil, err
@@ -688,4 +697,58 @@ func rlim(v int64) uint64 {
 		return ^uint64(0)
 	}
 	return uint64(v)
+}
+
+// networkOptions reads --network, -p, -P, --ip, --mac-address and
+// --network-alias.
+func (f *createFlags) networkOptions(o *engine.CreateOptions) error {
+	mode := f.network
+	switch {
+	case mode == "" || mode == "default":
+		mode = "bridge"
+	case strings.HasPrefix(mode, "container:"):
+		if strings.TrimPrefix(mode, "container:") == "" {
+			return errdefs.InvalidArgument("--network %q: name the container", mode)
+		}
+	}
+	o.HostConfig.NetworkMode = mode
+	bridged := mode != "none" && mode != "host" && !strings.HasPrefix(mode, "container:")
+	if !bridged && (len(f.publish) > 0 || f.publishAll) {
+		return errdefs.InvalidArgument("--network %s: published ports need a bridge network (they would be meaningless here)", mode)
+	}
+	if !bridged && (f.ip != "" || f.mac != "" || len(f.aliases) > 0) {
+		return errdefs.InvalidArgument("--network %s: --ip, --mac-address and --network-alias need a bridge network", mode)
+	}
+	for _, p := range f.publish {
+		ms, err := runflags.ParsePortSpec(p)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			pm, err := portMapping(m)
+			if err != nil {
+				return err
+			}
+			o.Net.Ports = append(o.Net.Ports, pm)
+		}
+	}
+	o.PublishAll = f.publishAll
+	o.Net.IP, o.Net.MAC, o.Net.Aliases = f.ip, f.mac, f.aliases
+	return nil
+}
+
+// portMapping converts a parsed -p to the network package's form.
+func portMapping(m runflags.PortMapping) (network.PortMapping, error) {
+	pm := network.PortMapping{HostPort: m.HostPort, ContainerPort: m.ContainerPort, Protocol: m.Protocol}
+	if m.HostPortEnd > m.HostPort {
+		return pm, errdefs.NotImplemented("-p %d-%d:%d: a range of host ports for one container port is not supported yet", m.HostPort, m.HostPortEnd, m.ContainerPort)
+	}
+	if m.HostIP != "" {
+		ip, err := netip.ParseAddr(m.HostIP)
+		if err != nil {
+			return pm, errdefs.InvalidArgument("-p: host address %q: %v", m.HostIP, err)
+		}
+		pm.HostIP = ip
+	}
+	return pm, nil
 }
