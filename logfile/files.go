@@ -34,20 +34,22 @@ func closeFiles(files []*logFile) {
 
 var errRaced = errors.New("log rotated while being opened")
 
-// openSet opens every file of the log at path, oldest first, as one
+// openSet opens the files of the log at path, oldest first, as one
 // consistent set: no file twice, none missing between the oldest and the
-// live one.
+// live one. With a non-nil after it stops at that file and returns only the
+// newer ones (after included, as the oldest), or all if after is gone.
 //
-// The writer only ever moves a file to a higher number (path -> path.1 ->
-// path.2), and path changes inode only when a rotation completes. So the set
-// opens path first and then path.1, path.2, ... in rising order, drops an
-// inode seen twice (a file caught between two names), and at the end checks
-// that path is still the file it opened first: if it is, no rotation
-// finished while the set was opened, and the files opened are the whole
-// chain. If not, it starts again.
-func openSet(path string) ([]*logFile, error) {
+// The writer only ever moves a file one number up per rotation (path ->
+// path.1 -> path.2), and path changes inode only when a rotation completes.
+// So the set opens path first, then tries path.1, path.2, ... in rising
+// order up to one past the highest number the directory held (a file moving
+// up during the scan is then met at its old number or at its new one, never
+// missed), drops an inode met twice, and at the end checks that path is
+// still the file it opened first: if it is, no rotation finished while the
+// set was opened and the files are the whole chain; if not, it starts again.
+func openSet(path string, after os.FileInfo) ([]*logFile, error) {
 	for attempt := 0; ; attempt++ {
-		files, err := openSetOnce(path)
+		files, err := openSetOnce(path, after)
 		switch {
 		case err == errRaced && attempt < 1000:
 		case err == errNoLive && attempt < 20:
@@ -71,7 +73,7 @@ func openSet(path string) ([]*logFile, error) {
 
 var errNoLive = errors.New("log has rotated files but no live one")
 
-func openSetOnce(path string) ([]*logFile, error) {
+func openSetOnce(path string, after os.FileInfo) ([]*logFile, error) {
 	var files []*logFile // newest first
 	live, err := openLogFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -81,13 +83,14 @@ func openSetOnce(path string) ([]*logFile, error) {
 		live.live = true
 		files = append(files, live)
 	}
-	nums, err := rotatedNumbers(path)
+	top, err := highestRotated(path)
 	if err != nil {
 		closeFiles(files)
 		return nil, err
 	}
+	found := false
 next:
-	for _, n := range nums {
+	for n := 1; n <= top+1 && !found; n++ {
 		lf, err := openLogFile(path + "." + strconv.Itoa(n))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -103,6 +106,7 @@ next:
 			}
 		}
 		files = append(files, lf)
+		found = after != nil && os.SameFile(lf.fi, after)
 	}
 	fi, err := os.Stat(path)
 	if (live == nil) != (err != nil) || (live != nil && !os.SameFile(fi, live.fi)) {
@@ -151,6 +155,14 @@ func rotatedNumbers(path string) ([]int, error) {
 	}
 	slices.Sort(nums)
 	return nums, nil
+}
+
+func highestRotated(path string) (int, error) {
+	nums, err := rotatedNumbers(path)
+	if len(nums) == 0 {
+		return 0, err
+	}
+	return nums[len(nums)-1], err
 }
 
 // active reports whether a Writer holds f: it asks for a shared flock

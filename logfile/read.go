@@ -36,7 +36,7 @@ type ReadOptions struct {
 // Until, or when following, the end of the writer or of ctx. An error from
 // out ends it and is returned as is.
 func Read(ctx context.Context, path string, opts ReadOptions, out func(Entry) error) error {
-	files, err := openSet(path)
+	files, err := openSet(path, nil)
 	if err != nil {
 		return err
 	}
@@ -148,6 +148,12 @@ func (r *reader) follow(ctx context.Context, lf *logFile, off int64) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if !w.needCheck() {
+			if !w.wait(ctx) {
+				return nil
+			}
+			continue
+		}
 		if !r.rotatedAway(lf) {
 			if active(lf.f) {
 				if !w.wait(ctx) {
@@ -199,18 +205,15 @@ func (r *reader) rotatedAway(lf *logFile) bool {
 // before it could be read to the end: the files in between are lost to this
 // reader, which goes on with the oldest there is.
 func (r *reader) newer(lf *logFile) ([]*logFile, error) {
-	files, err := openSet(r.path)
+	files, err := openSet(r.path, lf.fi)
 	if err != nil {
 		return nil, err
 	}
 	closeFiles(r.files)
 	r.files = files
-	for i, f := range files {
-		if os.SameFile(f.fi, lf.fi) {
-			closeFiles(files[:i+1])
-			r.files = files[i+1:]
-			break
-		}
+	if len(files) > 0 && os.SameFile(files[0].fi, lf.fi) {
+		files[0].f.Close()
+		r.files = files[1:]
 	}
 	return r.files, nil
 }

@@ -225,6 +225,13 @@ func TestFollowRotationSmallFiles(t *testing.T) {
 	testFollowRotation(t, Options{MaxSize: 1000, MaxFiles: 3}, 100_000, 8)
 }
 
+// With 20 files a rotation renames 19 while the follower, up to 10 files
+// behind, looks for the file after the one it finished: it must find it
+// wherever the shift has got to.
+func TestFollowRotationManyFiles(t *testing.T) {
+	testFollowRotation(t, Options{MaxSize: 1000, MaxFiles: 20}, 50_000, 150)
+}
+
 // And with max-file 1, where a rotation replaces the only file.
 func TestFollowRotationOneFile(t *testing.T) {
 	testFollowRotation(t, Options{MaxSize: 1000, MaxFiles: 1}, 20_000, 4)
@@ -234,24 +241,31 @@ func testFollowRotation(t *testing.T, opts Options, n int, ahead int64) {
 	path := logPath(t)
 	w := mustOpen(t, path, opts)
 	writeN(t, w, 0, 10)
-	var read atomic.Int64
+	var read, written atomic.Int64
+	var ended atomic.Bool
 	errc := make(chan error, 1)
 	next := 0
 	go func() {
+		defer ended.Store(true)
 		errc <- Read(t.Context(), path, ReadOptions{Tail: All, Follow: true}, func(e Entry) error {
 			if s := "line " + strconv.Itoa(next) + "\n"; string(e.Line) != s {
-				return errors.New("got " + strconv.Quote(string(e.Line)) + ", want " + strconv.Quote(s))
+				return errors.New("got " + strconv.Quote(string(e.Line)) + ", want " + strconv.Quote(s) +
+					" (the writer was at line " + strconv.FormatInt(written.Load(), 10) + ")")
 			}
 			next++
 			read.Add(1)
 			return nil
 		})
 	}()
+	for read.Load() < 10 && !ended.Load() {
+		time.Sleep(time.Millisecond)
+	}
 	for i := 10; i < n; i++ {
-		for ahead > 0 && int64(i)-read.Load() > ahead {
+		for ahead > 0 && int64(i)-read.Load() > ahead && !ended.Load() {
 			time.Sleep(10 * time.Microsecond)
 		}
 		writeN(t, w, i, i+1)
+		written.Store(int64(i))
 	}
 	w.Close()
 	select {
