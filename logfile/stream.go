@@ -40,10 +40,19 @@ func (w *Writer) Stream(stream string) *LineWriter {
 	return s
 }
 
-// Write logs p. It returns len(p) unless writing the file fails.
+// Write logs p: its whole lines reach the file before it returns, in one
+// write(2) per 64 KiB of entries. It returns len(p) unless writing fails.
 func (s *LineWriter) Write(p []byte) (int, error) {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
+	n, err := s.write(p)
+	if ferr := s.w.flushBuf(); err == nil && ferr != nil {
+		return 0, ferr
+	}
+	return n, err
+}
+
+func (s *LineWriter) write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -99,14 +108,17 @@ func (s *LineWriter) emit(log []byte, whole bool) error {
 	} else {
 		s.since = t
 	}
-	return s.w.writeEntry(s.stream, log, t)
+	return s.w.queue(s.stream, log, t)
 }
 
 // Flush writes the waiting bytes of an unfinished line as a partial entry.
 func (s *LineWriter) Flush() error {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	return s.flush()
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.w.flushBuf()
 }
 
 func (s *LineWriter) flush() error {

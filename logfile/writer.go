@@ -142,48 +142,92 @@ func (w *Writer) WriteLine(stream string, line []byte, t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for len(line) > MaxLine {
-		if err := w.writeEntry(stream, line[:MaxLine], t); err != nil {
+		if err := w.queue(stream, line[:MaxLine], t); err != nil {
 			return err
 		}
 		line = line[MaxLine:]
 	}
-	return w.writeEntry(stream, line, t)
+	if err := w.queue(stream, line, t); err != nil {
+		return err
+	}
+	return w.flushBuf()
 }
 
-// writeEntry writes one entry with one write(2), so a reader never sees two
-// entries mixed, and a crash cuts at most the last one.
-func (w *Writer) writeEntry(stream string, log []byte, t time.Time) error {
+// flushAt is how much encoded output the Writer gathers before it writes:
+// a LineWriter.Write of many lines costs one write(2) per 64 KiB, not one
+// per line. bufMax bounds the buffer: an entry that might not fit (its log
+// escaped at six bytes a byte) is preceded by a write of what is there.
+const (
+	flushAt = 64 << 10
+	bufMax  = 128 << 10
+)
+
+// queue encodes one entry into the Writer's buffer. When the entry would
+// take the file past MaxSize, what is buffered goes to the file first and
+// the entry starts the next one.
+func (w *Writer) queue(stream string, log []byte, t time.Time) error {
 	if w.closed {
 		return errClosed
 	}
 	if len(log) == 0 {
 		return nil
 	}
-	w.buf = w.buf[:0]
-	if w.broken {
-		w.buf = append(w.buf, '\n')
-	}
-	w.buf = appendEntry(w.buf, stream, log, t)
-	if w.opts.MaxSize > 0 && w.size > 0 && w.size+int64(len(w.buf)) > w.opts.MaxSize {
-		if err := w.rotate(); err != nil {
+	if len(w.buf) > 0 && len(w.buf)+6*len(log)+len(stream)+128 > bufMax {
+		if err := w.flushBuf(); err != nil {
 			return err
 		}
-		if w.broken {
-			w.buf = w.buf[1:]
-			w.broken = false
+	}
+	start := len(w.buf)
+	w.buf = appendEntry(w.buf, stream, log, t)
+	size := w.size + int64(len(w.buf))
+	if w.broken {
+		size++ // the "\n" that ends the cut entry
+	}
+	if w.opts.MaxSize > 0 && w.size+int64(start) > 0 && size > w.opts.MaxSize {
+		n := len(w.buf) - start
+		if err := w.write(w.buf[:start]); err != nil {
+			w.buf = w.buf[:0]
+			return err
 		}
+		if err := w.rotate(); err != nil {
+			w.buf = w.buf[:0]
+			return err
+		}
+		copy(w.buf, w.buf[start:])
+		w.buf = w.buf[:n]
 	}
-	n, err := w.f.Write(w.buf)
-	w.size += int64(n)
-	w.broken = n > 0 && n < len(w.buf)
-	// A 100 KiB entry once should not pin 100 KiB for the monitor's life.
-	if cap(w.buf) > 4*MaxLine {
-		w.buf = nil
-	}
-	if err != nil {
-		return err
+	if len(w.buf) >= flushAt {
+		return w.flushBuf()
 	}
 	return nil
+}
+
+// flushBuf writes the buffered entries.
+func (w *Writer) flushBuf() error {
+	err := w.write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// write writes whole entries to the file with one write(2), so a reader
+// never sees an entry mixed with another, and a crash cuts at most the last
+// one. After a write that was cut short (a full disk), the next starts with
+// "\n" so the cut entry stays one bad line instead of spoiling the next.
+func (w *Writer) write(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if w.broken {
+		if _, err := w.f.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+		w.size++
+		w.broken = false
+	}
+	n, err := w.f.Write(p)
+	w.size += int64(n)
+	w.broken = n > 0 && n < len(p)
+	return err
 }
 
 // rotate moves the live file aside and starts a new one, so that at every
@@ -234,7 +278,7 @@ func (w *Writer) rotate() error {
 		return fail(err)
 	}
 	old := w.f
-	w.f, w.size = nf, 0
+	w.f, w.size, w.broken = nf, 0, false
 	return old.Close()
 }
 
@@ -259,6 +303,9 @@ func (w *Writer) flushStreams() error {
 		if err := s.flush(); err != nil && first == nil {
 			first = err
 		}
+	}
+	if err := w.flushBuf(); err != nil && first == nil {
+		first = err
 	}
 	return first
 }
