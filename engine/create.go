@@ -72,6 +72,9 @@ type record struct {
 	EntrypointSet bool           `json:"EntrypointSet,omitempty"`
 	Extra         SpecExtra      `json:"Extra"`
 	Net           NetworkRequest `json:"Net"`
+	// MoreNetworks are the networks `network connect` added after the
+	// first (network_cmds.go), joined again at each start.
+	MoreNetworks []ConnectedNetwork `json:"MoreNetworks,omitempty"`
 }
 
 // PullFunc fetches ref into the image store (the command line supplies

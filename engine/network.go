@@ -159,7 +159,9 @@ func (e *Engine) setupNetwork(r *record) (nsPath string, err error) {
 		netns.Remove(nsPath)
 		return "", fmt.Errorf("container %q: %w", r.Name, err)
 	}
-	r.NetworkSettings = settingsOf(nsPath, []*network.Attachment{a})
+	if err := e.joinMoreNetworks(r, nm, nsPath, a); err != nil {
+		return "", err
+	}
 	return nsPath, nil
 }
 

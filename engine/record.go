@@ -102,6 +102,13 @@ type HostConfig struct {
 	PidsLimit      *int64            `json:"PidsLimit,omitempty"`
 	BlkioWeight    uint16            `json:"BlkioWeight"`
 	Tmpfs          map[string]string `json:"Tmpfs,omitempty"`
+	// Dns, DnsOptions, DnsSearch and ExtraHosts are --dns, --dns-option,
+	// --dns-search and --add-host, written into /etc/resolv.conf and
+	// /etc/hosts (etcfiles.go).
+	Dns        []string `json:"Dns"`
+	DnsOptions []string `json:"DnsOptions"`
+	DnsSearch  []string `json:"DnsSearch"`
+	ExtraHosts []string `json:"ExtraHosts"`
 }
 
 // RestartPolicy is Docker's --restart.

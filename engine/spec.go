@@ -152,7 +152,8 @@ func (e *Engine) namespaceOf(ref, kind string) (string, error) {
 
 // specMounts are the container's binds, volumes and tmpfs mounts.
 func (e *Engine) specMounts(r *record) ([]specs.Mount, error) {
-	return volumeSpecMounts(r), nil
+	etc, err := e.etcMounts(r)
+	return append(volumeSpecMounts(r), etc...), err
 }
 
 // ParseSecurityOpt checks one --security-opt: no-new-privileges[=true|false],

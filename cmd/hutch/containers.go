@@ -76,6 +76,7 @@ type createFlags struct {
 	publish, aliases                                        []string
 	publishAll                                              bool
 	ip, mac                                                 string
+	dns, dnsSearch, dnsOptions, addHosts                    []string
 }
 
 func (f *createFlags) add(cmd *cobra.Command) {
@@ -114,6 +115,7 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.ip, "ip", "", "IPv4 address on the network")
 	fs.StringVar(&f.mac, "mac-address", "", "MAC address of the container's interface")
 	fs.StringArrayVar(&f.aliases, "network-alias", nil, "other names of the container on its network")
+	f.addDNSFlags(fs)
 	fs.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
 	fs.StringVar(&f.domainname, "domainname", "", "container NIS domain name")
@@ -246,6 +248,9 @@ func (f *createFlags) options(cmd *cobra.Command, args []string) (*engine.Create
 		h.PidsLimit = &p
 	}
 	if err := f.networkOptions(o); err != nil {
+		return nil, err
+	}
+	if err := f.dnsFlags(o); err != nil {
 		return nil, err
 	}
 	if err := f.moreOptions(cmd, o); err != nil {
