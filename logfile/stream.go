@@ -41,7 +41,7 @@ func (w *Writer) Stream(stream string) *LineWriter {
 }
 
 // Write logs p: its whole lines reach the file before it returns, in one
-// write(2) per 64 KiB of entries. It returns len(p) unless writing fails.
+// write(2) per 32 KiB of entries. It returns len(p) unless writing fails.
 func (s *LineWriter) Write(p []byte) (int, error) {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()

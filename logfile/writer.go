@@ -154,11 +154,11 @@ func (w *Writer) WriteLine(stream string, line []byte, t time.Time) error {
 }
 
 // flushAt is how much encoded output the Writer gathers before it writes:
-// a LineWriter.Write of many lines costs one write(2) per 64 KiB, not one
+// a LineWriter.Write of many lines costs one write(2) per 32 KiB, not one
 // per line. bufMax bounds the buffer: an entry that might not fit (its log
 // escaped at six bytes a byte) is preceded by a write of what is there.
 const (
-	flushAt = 64 << 10
+	flushAt = 32 << 10
 	bufMax  = 128 << 10
 )
 
