@@ -19,8 +19,9 @@ type ReadOptions struct {
 	Tail int
 	// Since and Until keep the entries logged at or after Since and at or
 	// before Until; zero times do not filter. The first entry after Until
-	// ends the read, also when following. As in Docker, Tail is applied
-	// first and the times filter what it leaves.
+	// ends the read; a follow also ends (within a second) once the clock
+	// passes Until. As in Docker, Tail is applied first and the times
+	// filter what it leaves.
 	Since, Until time.Time
 	// Follow keeps reading what the writer adds, across rotations, until
 	// the writer closes the log (see Active) or the context ends.
@@ -146,6 +147,10 @@ func (r *reader) follow(ctx context.Context, lf *logFile, off int64) error {
 			return err
 		}
 		if ctx.Err() != nil {
+			return nil
+		}
+		if !r.opts.Until.IsZero() && time.Now().After(r.opts.Until) {
+			// Nothing logged from now on can be at or before Until.
 			return nil
 		}
 		if !w.needCheck() {

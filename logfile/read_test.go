@@ -211,6 +211,18 @@ func TestFollowStop(t *testing.T) {
 	}
 }
 
+// A follow with Until ends when the clock passes it, even with nothing new.
+func TestFollowUntilNow(t *testing.T) {
+	path := logPath(t)
+	w := mustOpen(t, path, Options{})
+	defer w.Close()
+	w.WriteLine("stdout", []byte("now\n"), time.Now())
+	f := follow(t.Context(), path, ReadOptions{Tail: All, Until: time.Now().Add(100 * time.Millisecond)})
+	if rest := f.end(t); !slices.Equal(rest, []string{"now\n"}) {
+		t.Fatalf("got %q", rest)
+	}
+}
+
 // A follower reads every line exactly once, in order, while a writer that
 // runs as fast as it can writes 100,000 of them and rotates ~30 times.
 func TestFollowRotation(t *testing.T) {
