@@ -45,6 +45,9 @@ func (w *Writer) Stream(stream string) *LineWriter {
 func (s *LineWriter) Write(p []byte) (int, error) {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
+	if s.w.closed {
+		return 0, errClosed
+	}
 	n, err := s.write(p)
 	if ferr := s.w.flushBuf(); err == nil && ferr != nil {
 		return 0, ferr

@@ -60,7 +60,6 @@ func Open(path string, opts Options) (*Writer, error) {
 		opts.MaxFiles = 1
 	}
 	w := &Writer{path: path, opts: opts}
-	os.Remove(path + tmpSuffix)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	switch {
 	case err == nil:
@@ -112,6 +111,9 @@ func (w *Writer) resume() error {
 	if fi1, err := os.Stat(w.rotated(1)); err == nil && os.SameFile(fi, fi1) {
 		os.Remove(w.rotated(1))
 	}
+	// Left by a writer that died in a rotation; only removed under the
+	// lock, so never from under a live writer.
+	os.Remove(w.path + tmpSuffix)
 	return nil
 }
 

@@ -135,7 +135,7 @@ func TestStreamSplit(t *testing.T) {
 	}
 	write(out, "\nlast without newline")
 	w.Close()
-	if _, err := out.Write([]byte("x\n")); err == nil {
+	if _, err := out.Write([]byte("x")); err == nil {
 		t.Error("write after Close succeeded")
 	}
 	es := readAll(t, path, ReadOptions{Tail: All})
@@ -299,5 +299,31 @@ func TestParseOptions(t *testing.T) {
 		if got, err := ParseSize(s); err == nil {
 			t.Errorf("%q: %d", s, got)
 		}
+	}
+}
+
+// A writer killed between the link and the rename of a rotation leaves path
+// and path.1 as one file, and path.tmp: readers see it once, and the next
+// Open undoes the half rotation.
+func TestHalfRotation(t *testing.T) {
+	path := logPath(t)
+	w := mustOpen(t, path, Options{MaxSize: 1 << 20, MaxFiles: 3})
+	w.WriteLine("stdout", []byte("one\n"), at(1))
+	w.Close()
+	if err := os.Link(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path+".tmp", nil, 0o640)
+	if got := lines(readAll(t, path, ReadOptions{Tail: All})); !slices.Equal(got, []string{"one\n"}) {
+		t.Fatalf("got %q", got)
+	}
+	w = mustOpen(t, path, Options{MaxSize: 1 << 20, MaxFiles: 3})
+	w.WriteLine("stdout", []byte("two\n"), at(2))
+	w.Close()
+	if got := dirNames(t, filepath.Dir(path)); !slices.Equal(got, []string{filepath.Base(path)}) {
+		t.Fatalf("files %v", got)
+	}
+	if got := lines(readAll(t, path, ReadOptions{Tail: All})); !slices.Equal(got, []string{"one\n", "two\n"}) {
+		t.Fatalf("got %q", got)
 	}
 }
