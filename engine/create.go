@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -94,14 +95,11 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	}
 	id := newID()
 	name := o.Name
-	if name != "" {
-		if err := e.reserveName(name, id); err != nil {
-			return nil, err
-		}
-	} else if name, err = e.randomName(id); err != nil {
-		return nil, err
+	if name != "" && !validName.MatchString(name) {
+		return nil, errdefs.InvalidArgument("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
-	undo := []func(){func() { e.releaseName(name, id) }}
+	name = strings.TrimPrefix(name, "/")
+	var undo []func()
 	defer func() {
 		if err != nil {
 			for i := len(undo) - 1; i >= 0; i-- {
@@ -113,7 +111,7 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	r := &record{
 		Container: Container{
 			ID:         id,
-			Name:       name,
+			Name:       name, // "" until claimName picks one
 			Created:    time.Now().UTC(),
 			Image:      o.Image,
 			ImageID:    string(img.ID),
@@ -146,11 +144,15 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(e.containerDir(id)) })
-	// The record is written before the layer is made, so that a create
-	// killed in between leaves a record `hutch rm` can finish.
-	if err := e.writeRecord(r); err != nil {
+	// The record is written before the name is taken (a name whose owner
+	// has no record is free to take over, so a create in progress must
+	// already show its record) and before the layer is made, so that a
+	// create killed in between leaves a record `hutch rm` can finish.
+	if err := e.claimName(r); err != nil {
 		return nil, err
 	}
+	name = r.Name
+	undo = append(undo, func() { e.releaseName(r.Name, id) })
 	releaseVols, err := e.resolveMounts(r, o.Mounts)
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", name, err)
@@ -282,4 +284,25 @@ func envKey(kv string) string {
 		}
 	}
 	return kv
+}
+
+// claimName writes the record and then reserves its name: the one asked
+// for, or a free random one.
+func (e *Engine) claimName(r *record) error {
+	if r.Name != "" {
+		if err := e.writeRecord(r); err != nil {
+			return err
+		}
+		return e.reserveName(r.Name, r.ID)
+	}
+	for i := 0; ; i++ {
+		r.Name = e.randomCandidate(r.ID, i)
+		if err := e.writeRecord(r); err != nil {
+			return err
+		}
+		err := e.reserveName(r.Name, r.ID)
+		if err == nil || !errdefs.IsConflict(err) || i >= 30 {
+			return err
+		}
+	}
 }

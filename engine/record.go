@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/runtime"
 	"hutch.dev/hutch/store"
 )
 
@@ -308,23 +309,19 @@ func (e *Engine) releaseName(name, id string) {
 	}
 }
 
-// randomName makes a Docker-like "adjective_noun" name that is free.
-func (e *Engine) randomName(id string) (string, error) {
-	for i := 0; i < 20; i++ {
-		var b [2]byte
-		rand.Read(b[:])
-		name := adjectives[int(b[0])%len(adjectives)] + "_" + nouns[int(b[1])%len(nouns)]
-		if i > 5 {
-			name += fmt.Sprint(i)
-		}
-		if err := e.reserveName(name, id); err == nil {
-			return name, nil
-		} else if !errdefs.IsConflict(err) {
-			return "", err
-		}
+// randomCandidate is the i-th try at a Docker-like "adjective_noun"
+// name; after a few tries a number is added, at the end the short ID.
+func (e *Engine) randomCandidate(id string, i int) string {
+	if i >= 25 {
+		return "hutch_" + ShortID(id)
 	}
-	name := "hutch_" + ShortID(id)
-	return name, e.reserveName(name, id)
+	var b [2]byte
+	rand.Read(b[:])
+	name := adjectives[int(b[0])%len(adjectives)] + "_" + nouns[int(b[1])%len(nouns)]
+	if i > 5 {
+		name += fmt.Sprint(i)
+	}
+	return name
 }
 
 var adjectives = []string{"agile", "bold", "brave", "calm", "clever", "eager", "fond", "gentle", "happy", "jolly", "keen", "kind", "lucid", "merry", "nimble", "proud", "quiet", "quick", "sharp", "sleepy", "stoic", "sunny", "tender", "vivid", "wise", "zen"}
@@ -460,7 +457,7 @@ func (e *Engine) monitorAlive(c *Container) bool {
 // init may still live (the monitor alone was killed); it is then still
 // running, owned by no one, until stop, kill or rm end it.
 func (e *Engine) markLost(c *Container) {
-	if r, err := e.loadRuntime(c.ID); err == nil && r.Status() == "running" {
+	if r, err := e.loadRuntime(c.ID); err == nil && r.Status() != runtime.StatusStopped {
 		c.State.MonitorPid, c.State.MonitorStart = 0, 0
 		c.State.Error = "monitor exited; the container runs unsupervised"
 		return

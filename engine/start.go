@@ -52,6 +52,9 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) (*Contai
 	var cmd *exec.Cmd
 	r, err := e.update(id, func(r *record) error {
 		if e.monitorAlive(&r.Container) {
+			if r.State.Status == StatusPaused {
+				return errdefs.Conflict("container %q is paused: unpause it instead of starting it", r.Name)
+			}
 			if r.State.Running {
 				return errAlreadyRunning
 			}
@@ -201,6 +204,18 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uin
 			return false, 0
 		},
 		Done: func() { logw.Finish() },
+		KeepRestarting: func() bool {
+			keep := true
+			e.update(id, func(r *record) error {
+				if r.State.StoppedByUser || r.HostConfig.RestartPolicy.Name == "no" {
+					keep = false
+					r.State.setStatus(StatusExited)
+					r.State.MonitorPid, r.State.MonitorStart = 0, 0
+				}
+				return nil
+			})
+			return keep
+		},
 		HealthCheck: func() (int, error) {
 			cmd := e.hutchCommand("healthcheck", "run", id)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

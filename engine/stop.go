@@ -102,7 +102,9 @@ func (e *Engine) Kill(ctx context.Context, ref string, signal string) (*Containe
 }
 
 // signal sends sig to the container's init, or with all to every process
-// of it (a paused container is thawed for SIGKILL to act).
+// of it. A paused container is thawed after a stop signal or SIGKILL, as
+// Docker does, so that the signal acts at once; its record says running
+// again.
 func (e *Engine) signal(r *record, sig unix.Signal, all bool) error {
 	c, err := e.loadRuntime(r.ID)
 	if err != nil {
@@ -114,8 +116,15 @@ func (e *Engine) signal(r *record, sig unix.Signal, all bool) error {
 	if err := c.Kill(sig, all); err != nil && !errdefs.IsFailedPrecondition(err) {
 		return wrap(&r.Container, "signal", err)
 	}
-	if all && c.Status() == runtime.StatusPaused {
-		c.Resume()
+	if c.Status() == runtime.StatusPaused && (all || sig == unix.SIGKILL || sig == unix.SIGTERM || r.State.StoppedByUser) {
+		if err := c.Resume(); err == nil {
+			e.update(r.ID, func(r *record) error {
+				if r.State.Status == StatusPaused {
+					r.State.setStatus(StatusRunning)
+				}
+				return nil
+			})
+		}
 	}
 	return nil
 }

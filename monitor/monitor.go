@@ -78,6 +78,9 @@ type Hooks struct {
 	// Done runs once when the monitor ends for good, after the clients
 	// got the exit code (marks the log finished).
 	Done func()
+	// KeepRestarting is asked while waiting to restart; false (the
+	// container was stopped meanwhile) ends the monitor instead.
+	KeepRestarting func() bool
 	// HealthCheck starts one check as a child process and returns its
 	// pid; the monitor reaps it. The check records its own result.
 	HealthCheck func() (int, error)
@@ -154,7 +157,9 @@ func Run(cfg Config, hooks Hooks) (int, error) {
 			break
 		}
 		m.broadcast(FrameExit, Uint32s(uint32(int32(code))))
-		time.Sleep(delay)
+		if !m.backoff(delay) {
+			break
+		}
 	}
 	m.broadcast(FrameExit, Uint32s(uint32(int32(code))))
 	m.closeClients()
@@ -162,6 +167,22 @@ func Run(cfg Config, hooks Hooks) (int, error) {
 		hooks.Done()
 	}
 	return code, nil
+}
+
+// backoff waits delay before a restart, asking Hooks.KeepRestarting every
+// tenth of a second, so that a stop during the wait ends it at once.
+func (m *monitor) backoff(delay time.Duration) bool {
+	deadline := time.Now().Add(delay)
+	for {
+		if m.hooks.KeepRestarting != nil && !m.hooks.KeepRestarting() {
+			return false
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true
+		}
+		time.Sleep(min(left, 100*time.Millisecond))
+	}
 }
 
 // report writes the first start's outcome to Sync once.

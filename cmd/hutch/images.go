@@ -606,6 +606,14 @@ func rmiCommand(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			var errs []error
 			for _, a := range args {
+				// As Docker: an image a container was made from stays
+				// unless forced (the container keeps its layers either way).
+				if !force {
+					if err := refuseImageInUse(g, s, a); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+				}
 				res, err := s.Remove(a, force)
 				for _, u := range res.Untagged {
 					fmt.Fprintln(out, "Untagged:", reference.Familiar(u))
@@ -625,6 +633,24 @@ func rmiCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image ID even when several names use it")
 	return cmd
+}
+
+// refuseImageInUse fails when a container was created from the image ref.
+func refuseImageInUse(g *globals, s *image.Store, ref string) error {
+	img, err := s.Get(ref)
+	if err != nil {
+		return nil // Remove reports it
+	}
+	cs, err := g.engine().List()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.ImageID == string(img.ID) {
+			return errdefs.Conflict("unable to remove image %q: container %q (%s) is using it: remove the container first, or use --force", ref, c.Name, c.ID[:12])
+		}
+	}
+	return nil
 }
 
 // lastOf prints all errors but the last (hutchMain prints that one).

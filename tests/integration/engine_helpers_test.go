@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,7 +27,16 @@ type engineT struct {
 	runroot string
 	// image is the name of the busybox image in root.
 	image string
+	// env is what every hutch command of the test gets on top of ours:
+	// the default network's bridge, subnet and nftables table of the
+	// test's own, so tests never touch the host's hutch0.
+	env []string
+	// bridge and table are those names, removed when the test ends.
+	bridge, table string
 }
+
+// netCounter numbers the default networks of the tests of this process.
+var netCounter atomic.Int64
 
 // busyboxTarOnce is the busybox rootfs tar all engine tests import.
 var (
@@ -43,10 +53,23 @@ func newEngine(t *testing.T) *engineT {
 		t.Fatal(err)
 	}
 	e := &engineT{t: t, root: filepath.Join(dir, "root"), runroot: filepath.Join(dir, "run"), image: "busybox:test"}
+	n := netCounter.Add(1)
+	e.bridge = fmt.Sprintf("hbe%d%d", os.Getpid()%10000, n%100)
+	e.table = "hutch-" + e.bridge
+	e.env = []string{
+		"HUTCH_DEFAULT_BRIDGE=" + e.bridge,
+		// 10.90.0.0/16 is the engine tests' own range (the network
+		// package's tests use 10.89.128.0/17).
+		fmt.Sprintf("HUTCH_DEFAULT_SUBNET=10.90.%d.0/24", (os.Getpid()+int(n))%250+1),
+		"HUTCH_NFT_TABLE=" + e.table,
+	}
 	t.Cleanup(func() {
 		e.removeAll()
 		e.assertClean()
+		exec.Command("ip", "link", "del", e.bridge).Run()
+		exec.Command("nft", "delete", "table", "inet", e.table).Run()
 		if !t.Failed() {
+			e.unmountAll(dir)
 			os.RemoveAll(dir)
 		} else {
 			// Keep the state for a look, but never leave a mount.
@@ -80,6 +103,7 @@ func tarOf(t *testing.T, file string) {
 // command returns hutch --root --runroot args..., not started.
 func (e *engineT) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, hutchBin, append([]string{"--root", e.root, "--runroot", e.runroot}, args...)...)
+	cmd.Env = append(os.Environ(), e.env...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
@@ -195,8 +219,6 @@ func (e *engineT) assertClean() {
 		e.t.Errorf("records left: %v", ids)
 	}
 	for _, m := range e.mountsUnder(filepath.Dir(e.root)) {
-		// The snapshotter's own long-lived mounts are none: every mount
-		// under the roots belongs to a container.
 		e.t.Errorf("mount left: %s", m)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(e.runroot, "runtime")); len(ents) > 0 {
@@ -228,7 +250,8 @@ func (e *engineT) assertGone(id string) {
 	}
 }
 
-// mountsUnder lists mount points below dir.
+// mountsUnder lists mount points below dir, but for RUNROOT/netns, the
+// shared bind mount that stays (see assertClean).
 func (e *engineT) mountsUnder(dir string) []string {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -237,7 +260,7 @@ func (e *engineT) mountsUnder(dir string) []string {
 	var out []string
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") && f[4] != filepath.Join(e.runroot, "netns") {
 			out = append(out, f[4])
 		}
 	}
@@ -245,7 +268,7 @@ func (e *engineT) mountsUnder(dir string) []string {
 }
 
 func (e *engineT) unmountAll(dir string) {
-	ms := e.mountsUnder(dir)
+	ms := append(e.mountsUnder(dir), filepath.Join(e.runroot, "netns"))
 	for i := len(ms) - 1; i >= 0; i-- {
 		exec.Command("umount", "-l", ms[i]).Run()
 	}
