@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # Build: make, pkg-config and libseccomp-dev (cgo for runtime/seccomp).
-# Tests: busybox-static (container root filesystems), jq (scripts), iproute2.
+# Tests: busybox-static (container root filesystems), jq (scripts), iproute2
+# and nftables (network tests clean up and inspect with ip and nft), procps
+# (hutch top runs the host's ps).
 # Anchors: runc and crun (conformance and benchmark baselines), hyperfine (bench).
 # cgroup v2 tests (tests/cgroup2/run.sh): qemu-system-x86 and cpio boot a
 # qemu guest on linux-image-amd64's kernel (installed under /boot and
@@ -14,7 +16,7 @@ set -euo pipefail
 # on 127.0.0.1), skopeo and umoci (reference tools to compare against).
 PACKAGES=(
 	make pkg-config libseccomp-dev
-	busybox-static jq iproute2 util-linux
+	busybox-static jq iproute2 util-linux nftables procps
 	runc crun hyperfine
 	qemu-system-x86 linux-image-amd64 cpio
 	docker.io containerd podman
