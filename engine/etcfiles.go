@@ -361,7 +361,8 @@ func parseResolv(data []byte) resolv {
 
 // resolvConf applies Docker's rules. With a name server (a user-defined
 // network) it is the only nameserver, with ndots:0 unless ndots is set,
-// and the --dns servers (if any) become its upstreams for this container.
+// and the --dns servers (if any) become its upstreams for this container;
+// the name server's domain comes first in the search list.
 // Otherwise: --dns, else the host's nameservers without the loopback ones
 // (unreachable from another network namespace; kept for host networking),
 // else Google's, as Docker falls back to. --dns-search "." means none.
@@ -397,6 +398,9 @@ func resolvConf(host []byte, servers, search, options []string, server netip.Add
 	}
 	if len(options) == 0 {
 		options = h.options
+	}
+	if server.IsValid() {
+		search = append([]string{dnsDomain}, search...)
 	}
 	if server.IsValid() && !hasNdots(options) {
 		options = append(append([]string(nil), options...), "ndots:0")

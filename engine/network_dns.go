@@ -45,6 +45,11 @@ import (
 // dnsPort is where the name servers listen on their gateways.
 const dnsPort = 53
 
+// dnsDomain is the name servers' own domain, first in the search list of
+// containers on user-defined networks: NAME.dns.hutch is container NAME
+// (see dns.WithDomain).
+const dnsDomain = "dns.hutch"
+
 // dnsPoll is how often a name server looks whether its network still has
 // containers.
 const dnsPoll = 250 * time.Millisecond
@@ -155,7 +160,7 @@ func (e *Engine) RunDNSServer(name string, ready *os.File, log *slog.Logger) err
 	defer pidLock.Unlock()
 	os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 
-	srv := dns.New(e.dnsView(nm, n), dns.WithLogger(log))
+	srv := dns.New(e.dnsView(nm, n), dns.WithLogger(log), dns.WithDomain(dnsDomain))
 	for _, s := range n.Subnets {
 		if _, err := srv.Listen(netip.AddrPortFrom(s.Gateway, dnsPort)); err != nil {
 			srv.Close()

@@ -51,6 +51,7 @@ type Server struct {
 	lookup  Lookup
 	log     *slog.Logger
 	timeout time.Duration
+	domain  string
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -63,6 +64,16 @@ type Option func(*Server)
 // WithLogger sends debug logs (one line per question) to l; the default
 // discards them.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithDomain makes the server authoritative for domain: NAME.domain is
+// answered as NAME, and a name of the domain that is no container's gets
+// NXDOMAIN instead of going upstream. With the domain first in the
+// clients' search list, resolvers that only ever try the search names
+// (busybox's nslookup does so with a dotless name) find the containers;
+// Podman's aardvark-dns does the same with dns.podman.
+func WithDomain(domain string) Option {
+	return func(s *Server) { s.domain = strings.ToLower(strings.Trim(domain, ".")) }
+}
 
 // WithUpstreamTimeout bounds one exchange with one upstream (2s).
 func WithUpstreamTimeout(d time.Duration) Option { return func(s *Server) { s.timeout = d } }
@@ -166,8 +177,20 @@ func (s *Server) Answer(remote net.Addr, proto string, req *dns.Msg) *dns.Msg {
 		// open resolver.
 		return resp.SetRcode(req, dns.RcodeRefused)
 	}
+	inDomain := false
+	if s.domain != "" {
+		name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
+		if short, ok := strings.CutSuffix(name, "."+s.domain); ok {
+			q.Name, inDomain = short+".", true
+		} else if name == s.domain {
+			inDomain = true
+		}
+	}
 	if q.Qclass == dns.ClassINET {
 		if ans, found := answer(v.Records, q); found {
+			for _, rr := range ans {
+				rr.Header().Name = req.Question[0].Name
+			}
 			s.log.Debug("dns answer", "client", src, "name", q.Name, "type", dns.TypeToString[q.Qtype], "answers", len(ans))
 			resp.SetReply(req)
 			resp.Authoritative = true
@@ -175,6 +198,11 @@ func (s *Server) Answer(remote net.Addr, proto string, req *dns.Msg) *dns.Msg {
 			resp.Answer = ans
 			return resp
 		}
+	}
+	if inDomain {
+		resp.SetRcode(req, dns.RcodeNameError)
+		resp.Authoritative = true
+		return resp
 	}
 	if len(v.Upstreams) == 0 {
 		return resp.SetRcode(req, dns.RcodeServerFailure)

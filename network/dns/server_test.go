@@ -54,7 +54,7 @@ func TestServerNamesAliasesForwarding(t *testing.T) {
 			Upstreams: []string{up},
 		}, true, nil
 	}
-	s := New(lookup)
+	s := New(lookup, WithDomain("dns.hutch."))
 	addr, err := s.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +73,14 @@ func TestServerNamesAliasesForwarding(t *testing.T) {
 	// Case does not matter; an alias shared by two containers gives both.
 	if r := ask(t, "udp", addr.String(), "WWW.", dns.TypeA); len(r.Answer) != 2 {
 		t.Errorf("www: want 2 answers, got %v", r)
+	}
+	// NAME.domain is NAME; other names of the domain do not exist, and
+	// do not go upstream.
+	if r := ask(t, "udp", addr.String(), "web.DNS.hutch", dns.TypeA); len(r.Answer) != 1 || r.Answer[0].Header().Name != "web.DNS.hutch." {
+		t.Errorf("web.dns.hutch: %v", r)
+	}
+	if r := ask(t, "udp", addr.String(), "nothere.dns.hutch", dns.TypeA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("nothere.dns.hutch: %v", r)
 	}
 	if r := ask(t, "udp", addr.String(), "0123456789ab", dns.TypeA); len(r.Answer) != 1 {
 		t.Errorf("short ID: %v", r)
