@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 export CGO_ENABLED := 1
 
 .PHONY: all build install uninstall deps test test-unit test-integration \
-	test-cgroup2 conformance test-interop bench bench-images vet clean FORCE
+	test-cgroup2 conformance test-interop bench bench-images bench-engine vet clean FORCE
 
 all: build
 
@@ -96,3 +96,6 @@ test-interop: build
 # Image unpack and pull against umoci, skopeo and tar (bench/images.sh).
 bench-images: build
 	bench/images.sh
+
+bench-engine: build
+	bench/engine.sh

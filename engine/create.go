@@ -12,6 +12,7 @@ import (
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image"
 	"hutch.dev/hutch/image/unpack"
+	"hutch.dev/hutch/runtime"
 )
 
 // CreateOptions is everything `hutch create` and `hutch run` were told,
@@ -86,6 +87,8 @@ type PullFunc func(ctx context.Context, ref, platform string) error
 // writable layer on top of the image. Nothing runs yet. A failure undoes
 // everything it made.
 func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c *Container, err error) {
+	runtime.Tracef("engine: create")
+	defer runtime.Tracef("engine: created")
 	if err := e.open(); err != nil {
 		return nil, err
 	}

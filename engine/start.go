@@ -18,6 +18,7 @@ import (
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/monitor"
 	"hutch.dev/hutch/mount"
+	"hutch.dev/hutch/runtime"
 	"hutch.dev/hutch/snapshot/overlay"
 	"hutch.dev/hutch/store"
 )
@@ -87,12 +88,19 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) (*Contai
 	// The monitor runs in its own session and outlives us; we only wait
 	// for its word on the start (its exit status is not ours to reap
 	// unless it failed at once).
+	runtime.Tracef("engine: monitor spawned")
 	line, _ := bufio.NewReader(syncR).ReadString('\n')
+	runtime.Tracef("engine: monitor reported %q", strings.TrimSpace(line))
 	line = strings.TrimSpace(line)
 	switch {
 	case strings.HasPrefix(line, "ok "):
 		cmd.Process.Release()
-		return e.Inspect(id)
+		c, err := e.Inspect(id)
+		if errdefs.IsNotFound(err) {
+			// It ran, ended and its --rm removed it already.
+			return &r.Container, nil
+		}
+		return c, err
 	case strings.HasPrefix(line, "error "):
 		cmd.Wait()
 		return nil, fmt.Errorf("container %q: %s", r.Name, strings.TrimPrefix(line, "error "))
@@ -117,6 +125,9 @@ func (e *Engine) monitorCommand(id string, sync, attach *os.File, size [2]uint16
 		cmd.ExtraFiles = append(cmd.ExtraFiles, attach)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if os.Getenv("HUTCH_TRACE") != "" {
+		cmd.Stderr = os.Stderr // the monitor's trace lines, with ours
+	}
 	return cmd
 }
 
@@ -250,6 +261,8 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uin
 // prepare readies the bundle for a start: the root filesystem mounted
 // from the container's snapshot and config.json built from the record.
 func (e *Engine) prepare(id string) error {
+	runtime.Tracef("monitor: prepare")
+	defer runtime.Tracef("monitor: prepared")
 	r, err := e.readRecord(id)
 	if err != nil {
 		return err
@@ -381,7 +394,10 @@ func (e *Engine) teardown(id string) error {
 // exited records the end of a run, tears down and says whether the
 // restart policy wants another start.
 func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
+	runtime.Tracef("monitor: exited %d", st.Code)
+	defer runtime.Tracef("monitor: exit recorded")
 	tdErr := e.teardown(id)
+	runtime.Tracef("monitor: torn down")
 	var autoRemove bool
 	e.update(id, func(r *record) error {
 		r.State.ExitCode = st.Code
@@ -403,6 +419,7 @@ func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
 		autoRemove = r.HostConfig.AutoRemove
 		return nil
 	})
+	runtime.Tracef("monitor: exit written")
 	if autoRemove {
 		e.removeRecord(context.Background(), id, true)
 	}

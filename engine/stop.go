@@ -269,9 +269,11 @@ func (e *Engine) removeRecord(ctx context.Context, id string, volumes bool) erro
 	if err := e.teardown(id); err != nil {
 		return wrap(&r.Container, "remove", err)
 	}
+	runtime.Tracef("remove: torn down")
 	if err := e.sn.Remove(ctx, r.Snapshot); err != nil && !errdefs.IsNotFound(err) {
 		return wrap(&r.Container, "remove its writable layer", err)
 	}
+	runtime.Tracef("remove: snapshot removed")
 	if err := e.releaseVolumes(r, volumes); err != nil {
 		return wrap(&r.Container, "remove: release its volumes", err)
 	}

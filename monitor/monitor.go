@@ -222,6 +222,7 @@ func (m *monitor) runOnce(sigchld chan os.Signal, first bool) (ExitStatus, error
 	}
 	stopHealth := m.scheduleHealth()
 	code := m.waitInit(sigchld)
+	runtime.Tracef("monitor: init exited")
 	stopHealth()
 	// Output written just before the end is still in the pipes: read it
 	// all before telling anyone the container is gone. A process that
@@ -236,6 +237,7 @@ func (m *monitor) runOnce(sigchld chan os.Signal, first bool) (ExitStatus, error
 		oom = true
 	}
 	m.c.Delete(true)
+	runtime.Tracef("monitor: runtime container deleted")
 	m.mu.Lock()
 	if m.stdin != nil {
 		m.stdin.Close()

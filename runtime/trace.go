@@ -25,3 +25,7 @@ func tracef(format string, args ...any) {
 
 // TraceMain marks the start of main, for HUTCH_TRACE.
 func TraceMain() { tracef("main") }
+
+// Tracef prints one HUTCH_TRACE line for the layers above the runtime
+// (engine, monitor), on the same clock.
+func Tracef(format string, args ...any) { tracef(format, args...) }
