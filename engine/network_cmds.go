@@ -53,6 +53,12 @@ func (e *Engine) joinMoreNetworks(r *record, nm *network.Manager, nsPath string,
 			}
 		}
 		a, err := nm.Attach(ctx, req)
+		if errdefs.IsAlreadyExists(err) {
+			// A stale attachment from the last run (a connect that
+			// raced with the container's end): replace it.
+			nm.Disconnect(ctx, r.ID, cn.Network)
+			a, err = nm.Attach(ctx, req)
+		}
 		if err != nil {
 			return fmt.Errorf("container %q: %w", r.Name, err)
 		}
@@ -138,6 +144,12 @@ func (e *Engine) NetworkConnect(ctx context.Context, name, ref string, o Connect
 			_, err := nm.Attach(ctx, network.AttachRequest{ContainerID: r.ID, ContainerName: r.Name, NetnsPath: nsPath, Network: n.Name, IP: ip, Aliases: o.Aliases})
 			if err != nil {
 				return fmt.Errorf("container %q: %w", r.Name, err)
+			}
+			if !alive(r.State.Pid) {
+				// The container ended while we attached it: its own
+				// teardown may have run before, so undo ours.
+				nm.Disconnect(context.Background(), r.ID, n.Name)
+				return errdefs.Conflict("container %q stopped while being connected", r.Name)
 			}
 			if err := e.ensureDNS(nm, n.Name); err != nil {
 				nm.Disconnect(context.Background(), r.ID, n.Name)
