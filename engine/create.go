@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -144,6 +145,10 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	}
 
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
+		return nil, err
+	}
+	// The lock file is made here, once; lockers never create it.
+	if err := os.WriteFile(filepath.Join(e.containerDir(id), "lock"), nil, 0o600); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(e.containerDir(id)) })

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"os"
 
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/logfile"
@@ -24,7 +25,19 @@ func openLog(path string, cfg LogConfig) (*containerLog, error) {
 	return &containerLog{w: w}, nil
 }
 
+// adoptLog goes on with a log the relay wrote to (f keeps its lock).
+func adoptLog(f *os.File, path string, opts logfile.Options) (*containerLog, error) {
+	w, err := logfile.Adopt(f, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &containerLog{w: w}, nil
+}
+
 func (l *containerLog) Stream(name string) io.Writer { return l.w.Stream(name) }
+
+// Detach hands the live log file to the relay.
+func (l *containerLog) Detach() (*os.File, error) { return l.w.Detach() }
 
 // Finish ends the log: followers (`logs -f`) stop once they read it all.
 func (l *containerLog) Finish() { l.w.Close() }

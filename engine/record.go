@@ -167,9 +167,9 @@ type State struct {
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`
 
-	MonitorPid   int    `json:"MonitorPid,omitempty"`
-	MonitorStart uint64 `json:"MonitorStart,omitempty"`
-	Health *Health `json:"Health,omitempty"`
+	MonitorPid   int     `json:"MonitorPid,omitempty"`
+	MonitorStart uint64  `json:"MonitorStart,omitempty"`
+	Health       *Health `json:"Health,omitempty"`
 
 	// StoppedByUser is set by stop and kill, so that restart policies
 	// (other than always) leave the container stopped.
@@ -226,7 +226,7 @@ func (e *Engine) logPath(id string) string {
 // removed while we waited for it: then the lock is released and NotFound
 // returned.
 func (e *Engine) lockContainer(id string) (*store.Lock, error) {
-	l, err := store.LockFile(filepath.Join(e.containerDir(id), "lock"))
+	l, err := store.LockExisting(filepath.Join(e.containerDir(id), "lock"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, errdefs.NotFound("no such container: %s", id)
@@ -450,7 +450,19 @@ func (e *Engine) monitorAlive(c *Container) bool {
 		return false
 	}
 	st, err := processStart(c.State.MonitorPid)
-	return err == nil && st == c.State.MonitorStart && alive(c.State.MonitorPid)
+	if err != nil || st != c.State.MonitorStart {
+		return false
+	}
+	// A monitor exec'ing itself (the relay handoff) from a thread other
+	// than its first shows as a zombie for the moment the kernel takes
+	// the other threads down: look again before calling it dead.
+	for i := 0; i < 20; i++ {
+		if alive(c.State.MonitorPid) {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 // markLost records the end of a container whose monitor is gone. Its

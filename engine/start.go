@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/logfile"
 	"hutch.dev/hutch/monitor"
 	"hutch.dev/hutch/mount"
 	"hutch.dev/hutch/runtime"
@@ -150,23 +151,48 @@ func (e *Engine) hutchCommand(args ...string) *exec.Cmd {
 	return cmd
 }
 
+// MonitorOptions are what `hutch monitor` was started with.
+type MonitorOptions struct {
+	// Sync and Attach are the inherited fds 3 and 4 of a first start
+	// (Attach may be nil).
+	Sync, Attach *os.File
+	ConsoleSize  [2]uint16
+	// Resume is set when the relay hands back after the init exited with
+	// ExitCode; LogFd is then the log it wrote to.
+	Resume   bool
+	ExitCode int
+	LogFd    int
+}
+
 // RunMonitor is the body of `hutch monitor ID`: it supervises the
-// container until it ends for good. sync and attach are the inherited fds
-// 3 and 4 (attach may be nil).
-func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uint16) int {
-	if err := e.open(); err != nil {
-		fmt.Fprintf(sync, "error %v\n", err)
+// container until it ends for good.
+func (e *Engine) RunMonitor(id string, o MonitorOptions) int {
+	sync := o.Sync
+	fail := func(format string, args ...any) int {
+		if sync != nil {
+			fmt.Fprintf(sync, "error "+format+"\n", args...)
+		}
 		return 125
+	}
+	if err := e.open(); err != nil {
+		return fail("%v", err)
 	}
 	r, err := e.readRecord(id)
 	if err != nil {
-		fmt.Fprintf(sync, "error %v\n", err)
-		return 125
+		return fail("%v", err)
 	}
-	logw, err := openLog(e.logPath(id), r.HostConfig.LogConfig)
+	logOpts, err := logfile.ParseOptions(r.HostConfig.LogConfig.Config)
 	if err != nil {
-		fmt.Fprintf(sync, "error container %q: open its log: %v\n", r.Name, err)
-		return 125
+		return fail("container %q: its log options: %v", r.Name, err)
+	}
+	var logw *containerLog
+	if o.Resume && o.LogFd >= 0 {
+		logw, err = adoptLog(os.NewFile(uintptr(o.LogFd), "log"), e.logPath(id), logOpts)
+	} else {
+		logw, err = openLog(e.logPath(id), r.HostConfig.LogConfig)
+	}
+	if err != nil {
+		return fail("container %q: open its log: %v", r.Name, err)
 	}
 	defer logw.Close()
 	bundle := e.bundleDir(id)
@@ -179,11 +205,18 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uin
 		Log:          logw,
 		AttachSocket: filepath.Join(bundle, "attach"),
 		Sync:         sync,
-		Attach:       attach,
-		ConsoleSize:  consoleSize,
+		Attach:       o.Attach,
+		ConsoleSize:  o.ConsoleSize,
+		LogPath:      e.logPath(id),
+		LogMaxSize:   logOpts.MaxSize,
+		LogMaxFiles:  logOpts.MaxFiles,
+	}
+	// The C relay takes over once the container runs, unless told not
+	// to (HUTCH_MONITOR=go, for comparison and debugging).
+	if os.Getenv("HUTCH_MONITOR") != "go" {
+		cfg.RelayArgs = e.hutchCommand("monitor", "--resume", id).Args
 	}
 	cfg.HealthInterval, _ = healthSchedule(r.Config.Healthcheck)
-	backoff := 100 * time.Millisecond
 	hooks := monitor.Hooks{
 		Prepare: func() error { return e.prepare(id) },
 		Failed:  func(error) { e.teardown(id) },
@@ -206,11 +239,12 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uin
 			return err
 		},
 		Exited: func(st monitor.ExitStatus) (bool, time.Duration) {
-			restart := e.exited(id, st)
+			restart, count := e.exited(id, st)
 			if restart {
-				d := backoff
-				backoff = min(backoff*2, time.Minute)
-				return true, d
+				// Docker's backoff: 100 ms, doubling with each restart,
+				// at most a minute. The count lives in the record, so it
+				// survives the monitor's exec of itself.
+				return true, min(100*time.Millisecond<<min(count, 10), time.Minute)
 			}
 			return false, 0
 		},
@@ -239,7 +273,12 @@ func (e *Engine) RunMonitor(id string, sync, attach *os.File, consoleSize [2]uin
 			return pid, nil
 		},
 	}
-	code, err := monitor.Run(cfg, hooks)
+	var code int
+	if o.Resume {
+		code, err = monitor.Resume(cfg, hooks, o.ExitCode)
+	} else {
+		code, err = monitor.Run(cfg, hooks)
+	}
 	if err != nil {
 		// The start failed: the record shows why, the command that
 		// started us printed it.
@@ -393,7 +432,7 @@ func (e *Engine) teardown(id string) error {
 
 // exited records the end of a run, tears down and says whether the
 // restart policy wants another start.
-func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
+func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool, count int) {
 	runtime.Tracef("monitor: exited %d", st.Code)
 	defer runtime.Tracef("monitor: exit recorded")
 	tdErr := e.teardown(id)
@@ -410,6 +449,7 @@ func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
 		}
 		restart = wantsRestart(r, st.Code)
 		if restart {
+			count = r.RestartCount
 			r.RestartCount++
 			r.State.setStatus(StatusRestarting)
 			return nil
@@ -423,7 +463,7 @@ func (e *Engine) exited(id string, st monitor.ExitStatus) (restart bool) {
 	if autoRemove {
 		e.removeRecord(context.Background(), id, true)
 	}
-	return restart
+	return restart, count
 }
 
 // wantsRestart applies Docker's restart policies. A container stopped by

@@ -355,3 +355,31 @@ func lockWriter(f *os.File) error {
 		}
 	}
 }
+
+// Detach flushes what is buffered and hands the live file over to another
+// writer (the monitor's C relay, across an exec), with its lock: the log
+// stays active for followers. The Writer is closed afterwards, without
+// closing the file.
+func (w *Writer) Detach() (*os.File, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, errClosed
+	}
+	err := w.flushStreams()
+	w.closed = true
+	return w.f, err
+}
+
+// Adopt makes a Writer of a live file that another writer detached (the
+// lock comes with it), so that the log goes on where it stopped.
+func Adopt(f *os.File, path string, opts Options) (*Writer, error) {
+	if opts.MaxFiles <= 0 {
+		opts.MaxFiles = 1
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{path: path, opts: opts, f: f, size: fi.Size()}, nil
+}

@@ -17,6 +17,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,9 @@ import (
 type LogSink interface {
 	// Stream returns the writer for "stdout" or "stderr".
 	Stream(name string) io.Writer
+	// Detach flushes and hands over the live log file (still locked) for
+	// the relay; the sink is not written to afterwards.
+	Detach() (*os.File, error)
 }
 
 // Config describes one container to supervise.
@@ -54,6 +59,19 @@ type Config struct {
 	// HealthInterval, when set, runs Hooks.HealthCheck that often while
 	// the container runs, one check at a time.
 	HealthInterval time.Duration
+
+	// RelayArgs, when set, is the argv that resumes this monitor in Go
+	// after the container's init exited (`hutch ... monitor --resume ID`).
+	// Once the container runs, the monitor then hands its stdio, log and
+	// clients to the C relay (monitor/relay) by exec'ing itself, which
+	// keeps an idle container's monitor small; the relay execs RelayArgs
+	// at the end. Without it the monitor relays in Go.
+	RelayArgs []string
+	// LogPath, LogMaxSize and LogMaxFiles tell the relay how to go on
+	// with the log (logfile's rotation).
+	LogPath     string
+	LogMaxSize  int64
+	LogMaxFiles int
 }
 
 // ExitStatus is how the container's init ended.
@@ -98,6 +116,8 @@ type monitor struct {
 	c       *runtime.Container
 	// healthPid is the running check (0 for none); the reaper clears it.
 	healthPid atomic.Int64
+	sigchld   chan os.Signal
+	listener  net.Listener
 }
 
 type client struct {
@@ -108,18 +128,10 @@ type client struct {
 // Run supervises the container until it ends for good and returns its
 // last exit code.
 func Run(cfg Config, hooks Hooks) (int, error) {
-	m := &monitor{cfg: cfg, hooks: hooks, clients: map[*client]struct{}{}}
-	// Orphans of the container (its init in a shared pid namespace, or
-	// processes exec'd through us) are reparented here and reaped.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return 0, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	m, err := newMonitor(cfg, hooks)
+	if err != nil {
+		return 0, err
 	}
-	// The monitor has no terminal; hangups and the signals of a dying
-	// session must not end it.
-	signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT, unix.SIGQUIT, unix.SIGTTIN, unix.SIGTTOU)
-	sigchld := make(chan os.Signal, 16)
-	signal.Notify(sigchld, unix.SIGCHLD)
-
 	if cfg.Attach != nil {
 		conn, err := net.FileConn(cfg.Attach)
 		cfg.Attach.Close()
@@ -129,17 +141,73 @@ func Run(cfg Config, hooks Hooks) (int, error) {
 	}
 	if cfg.AttachSocket != "" {
 		if l, err := listenUnix(cfg.AttachSocket); err == nil {
-			defer l.Close()
-			go m.serve(l)
+			m.serve(l)
 		}
 	}
+	return m.loop(nil)
+}
 
+// Resume takes over from the relay once the container's init exited with
+// code: the clients and the attach socket come back as the inherited
+// descriptors the relay names in the environment.
+func Resume(cfg Config, hooks Hooks, code int) (int, error) {
+	m, err := newMonitor(cfg, hooks)
+	if err != nil {
+		return 0, err
+	}
+	for _, fd := range envFds("_HUTCH_RELAY_CLIENTS") {
+		f := os.NewFile(uintptr(fd), "client")
+		if conn, err := net.FileConn(f); err == nil {
+			m.addClient(conn)
+		}
+		f.Close()
+	}
+	if fds := envFds("_HUTCH_RELAY_LISTEN"); len(fds) == 1 {
+		f := os.NewFile(uintptr(fds[0]), "attach")
+		if l, err := net.FileListener(f); err == nil {
+			m.serve(l)
+		}
+		f.Close()
+	}
+	st := ExitStatus{Code: code, At: time.Now().UTC()}
+	if c, err := runtime.Load(cfg.RuntimeRoot, cfg.ID); err == nil {
+		m.c = c
+		if n, err := c.OOMKillCount(); err == nil && n > 0 {
+			st.OOMKilled = true
+		}
+		c.Delete(true)
+	}
+	return m.loop(&st)
+}
+
+func newMonitor(cfg Config, hooks Hooks) (*monitor, error) {
+	m := &monitor{cfg: cfg, hooks: hooks, clients: map[*client]struct{}{}}
+	// Orphans of the container (its init in a shared pid namespace, or
+	// processes exec'd through us) are reparented here and reaped.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+	// The monitor has no terminal; hangups and the signals of a dying
+	// session must not end it.
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT, unix.SIGQUIT, unix.SIGTTIN, unix.SIGTTOU)
+	m.sigchld = make(chan os.Signal, 16)
+	signal.Notify(m.sigchld, unix.SIGCHLD)
+	return m, nil
+}
+
+// loop starts the container (or, with exited, begins with the end of a
+// run the relay saw) and restarts it as the hooks say.
+func (m *monitor) loop(exited *ExitStatus) (int, error) {
 	code := 0
-	first := true
+	first := exited == nil
 	for {
-		st, err := m.runOnce(sigchld, first)
-		if first {
-			if err != nil {
+		var st ExitStatus
+		var err error
+		if exited != nil {
+			st, exited = *exited, nil
+		} else {
+			st, err = m.runOnce(m.sigchld, first)
+			if first && err != nil {
 				m.report("error " + err.Error())
 				m.broadcast(FrameError, []byte(err.Error()))
 				m.closeClients()
@@ -152,7 +220,7 @@ func Run(cfg Config, hooks Hooks) (int, error) {
 			st = ExitStatus{Code: 125, At: time.Now()}
 		}
 		code = st.Code
-		restart, delay := hooks.Exited(st)
+		restart, delay := m.hooks.Exited(st)
 		if !restart || err != nil {
 			break
 		}
@@ -163,10 +231,24 @@ func Run(cfg Config, hooks Hooks) (int, error) {
 	}
 	m.broadcast(FrameExit, Uint32s(uint32(int32(code))))
 	m.closeClients()
-	if hooks.Done != nil {
-		hooks.Done()
+	if m.listener != nil {
+		m.listener.Close()
+	}
+	if m.hooks.Done != nil {
+		m.hooks.Done()
 	}
 	return code, nil
+}
+
+// envFds reads a comma-separated list of descriptors from the environment.
+func envFds(name string) []int {
+	var fds []int
+	for _, f := range strings.Split(os.Getenv(name), ",") {
+		if n, err := strconv.Atoi(f); err == nil && n >= 0 {
+			fds = append(fds, n)
+		}
+	}
+	return fds
 }
 
 // backoff waits delay before a restart, asking Hooks.KeepRestarting every
@@ -201,7 +283,7 @@ func (m *monitor) runOnce(sigchld chan os.Signal, first bool) (ExitStatus, error
 	if err := m.hooks.Prepare(); err != nil {
 		return ExitStatus{}, err
 	}
-	pid, outputs, err := m.create()
+	pid, readers, err := m.create()
 	if err != nil {
 		if m.hooks.Failed != nil {
 			m.hooks.Failed(err)
@@ -220,6 +302,12 @@ func (m *monitor) runOnce(sigchld chan os.Signal, first bool) (ExitStatus, error
 	if first {
 		m.report(fmt.Sprintf("ok %d", pid))
 	}
+	if len(m.cfg.RelayArgs) > 0 {
+		err := m.handoff(pid, readers)
+		// Only a failed exec returns: relay in Go after all.
+		runtime.Tracef("monitor: relay handoff failed: %v", err)
+	}
+	outputs := m.copyOutputs(readers)
 	stopHealth := m.scheduleHealth()
 	code := m.waitInit(sigchld)
 	runtime.Tracef("monitor: init exited")
@@ -250,13 +338,10 @@ func (m *monitor) runOnce(sigchld chan os.Signal, first bool) (ExitStatus, error
 
 // create makes the container with fresh stdio and starts it. outputs is
 // closed when every output stream reached its end.
-func (m *monitor) create() (int, <-chan struct{}, error) {
+func (m *monitor) create() (int, []output, error) {
 	opts := runtime.CreateOptions{Bundle: m.cfg.Bundle}
 	var closeAfter []*os.File
-	var readers []struct {
-		f      *os.File
-		stream string
-	}
+	var readers []output
 	devnull, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 	if err != nil {
 		return 0, nil, err
@@ -295,10 +380,7 @@ func (m *monitor) create() (int, <-chan struct{}, error) {
 				opts.Stderr = w
 			}
 			closeAfter = append(closeAfter, w)
-			readers = append(readers, struct {
-				f      *os.File
-				stream string
-			}{r, stream})
+			readers = append(readers, output{r, stream})
 		}
 		m.mu.Lock()
 		m.stdin = stdinW
@@ -328,27 +410,17 @@ func (m *monitor) create() (int, <-chan struct{}, error) {
 		m.mu.Lock()
 		m.master, m.stdin = master, master
 		m.mu.Unlock()
-		readers = append(readers, struct {
-			f      *os.File
-			stream string
-		}{master, "stdout"})
+		readers = append(readers, output{master, "stdout"})
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, r := range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.copyOutput(r.f, r.stream)
-		}()
-	}
-	go func() { wg.Wait(); close(done) }()
 	if err := c.Start(); err != nil {
+		for _, r := range readers {
+			r.f.Close()
+		}
 		c.Delete(true)
 		return 0, nil, err
 	}
 	m.initPid = c.State.InitPid
-	return c.State.InitPid, done, nil
+	return c.State.InitPid, readers, nil
 }
 
 // scheduleHealth starts a check every HealthInterval until the returned
@@ -385,6 +457,92 @@ func (m *monitor) closeStdin() {
 		m.stdin.Close()
 	}
 	m.stdin = nil
+}
+
+// output is one stream of the container, read by the monitor.
+type output struct {
+	f      *os.File
+	stream string
+}
+
+// copyOutputs copies every stream in Go; the channel closes when all
+// reached their end.
+func (m *monitor) copyOutputs(readers []output) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.copyOutput(r.f, r.stream)
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// handoff execs the C relay with the container's streams, the log, the
+// attach socket and the clients; it returns only when the exec failed.
+func (m *monitor) handoff(pid int, readers []output) error {
+	var keep []*os.File
+	env := []string{"_HUTCH_RELAY=1", "_HUTCH_RELAY_PID=" + strconv.Itoa(pid)}
+	for _, r := range readers {
+		name := "_HUTCH_RELAY_OUT="
+		if r.stream == "stderr" {
+			name = "_HUTCH_RELAY_ERR="
+		}
+		env = append(env, name+strconv.Itoa(int(r.f.Fd())))
+		keep = append(keep, r.f)
+	}
+	m.mu.Lock()
+	if m.stdin != nil {
+		env = append(env, "_HUTCH_RELAY_IN="+strconv.Itoa(int(m.stdin.Fd())))
+		keep = append(keep, m.stdin)
+	}
+	m.mu.Unlock()
+	if m.cfg.Tty {
+		env = append(env, "_HUTCH_RELAY_TTY=1")
+	}
+	if m.cfg.Log != nil && m.cfg.LogPath != "" {
+		f, err := m.cfg.Log.Detach()
+		if err != nil {
+			return err
+		}
+		env = append(env, "_HUTCH_RELAY_LOG="+strconv.Itoa(int(f.Fd())), "_HUTCH_RELAY_LOG_PATH="+m.cfg.LogPath,
+			"_HUTCH_RELAY_LOG_MAX="+strconv.FormatInt(m.cfg.LogMaxSize, 10), "_HUTCH_RELAY_LOG_FILES="+strconv.Itoa(m.cfg.LogMaxFiles))
+		keep = append(keep, f)
+	}
+	if m.listener != nil {
+		if f, err := m.listener.(*net.UnixListener).File(); err == nil {
+			env = append(env, "_HUTCH_RELAY_LISTEN="+strconv.Itoa(int(f.Fd())))
+			keep = append(keep, f)
+		}
+	}
+	var clients []string
+	m.mu.Lock()
+	for cl := range m.clients {
+		if f, err := cl.conn.(*net.UnixConn).File(); err == nil {
+			clients = append(clients, strconv.Itoa(int(f.Fd())))
+			keep = append(keep, f)
+		}
+	}
+	m.mu.Unlock()
+	env = append(env, "_HUTCH_RELAY_CLIENTS="+strings.Join(clients, ","))
+	if m.cfg.HealthInterval > 0 {
+		env = append(env, "_HUTCH_RELAY_HEALTH_MS="+strconv.FormatInt(m.cfg.HealthInterval.Milliseconds(), 10))
+	}
+	for _, f := range keep {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
+			return err
+		}
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "_HUTCH_RELAY") {
+			env = append(env, kv)
+		}
+	}
+	runtime.Tracef("monitor: handing over to the relay")
+	return unix.Exec("/proc/self/exe", m.cfg.RelayArgs, env)
 }
 
 // copyOutput reads one stream to its end, into the log and to clients.
@@ -531,8 +689,13 @@ func (m *monitor) readClient(cl *client) {
 	}
 }
 
-// serve accepts `hutch attach` clients.
+// serve accepts `hutch attach` clients on l.
 func (m *monitor) serve(l net.Listener) {
+	m.listener = l
+	go m.accept(l)
+}
+
+func (m *monitor) accept(l net.Listener) {
 	for {
 		conn, err := l.Accept()
 		if err != nil {

@@ -95,6 +95,28 @@ func Flock(path string, how int) (l *Lock, ok bool, err error) {
 	return &Lock{f: f}, true, nil
 }
 
+// LockExisting is LockFile for a lock file that must already exist: it
+// never creates one. A record's lock lives in the record's directory; a
+// command that waited for it while another removed the directory must not
+// bring the file back (the directory could then not be removed).
+func LockExisting(path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Lock{f: f}, nil
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {

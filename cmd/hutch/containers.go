@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -538,28 +539,49 @@ func waitCommand(g *globals) *cobra.Command {
 	}
 }
 
-// monitorCommand is the hidden `hutch monitor ID`, started by the engine.
+// monitorCommand is the hidden `hutch monitor ID`, started by the engine;
+// `--resume` is the relay handing back after the init exited, and the
+// relay's healthchecks come as `monitor ID` with _HUTCH_RELAY_ACTION=health.
 func monitorCommand(g *globals) *cobra.Command {
 	var size string
+	var resume bool
 	cmd := &cobra.Command{
 		Use:    "monitor ID",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var sz [2]uint16
-			fmt.Sscanf(size, "%d,%d", &sz[0], &sz[1])
-			sync := os.NewFile(3, "sync")
-			var attach *os.File
+			e := g.engine()
+			switch os.Getenv("_HUTCH_RELAY_ACTION") {
+			case "health":
+				ctx, cancel := signalContext()
+				defer cancel()
+				e.Healthcheck(ctx, args[0])
+				os.Exit(0)
+			case "exit":
+				code, _ := strconv.Atoi(os.Getenv("_HUTCH_RELAY_STATUS"))
+				logFd, err := strconv.Atoi(os.Getenv("_HUTCH_RELAY_LOG"))
+				if err != nil {
+					logFd = -1
+				}
+				os.Exit(e.RunMonitor(args[0], engine.MonitorOptions{Resume: true, ExitCode: code, LogFd: logFd}))
+			}
+			if resume {
+				return errdefs.InvalidArgument("monitor --resume: only the relay resumes a monitor")
+			}
+			var o engine.MonitorOptions
+			fmt.Sscanf(size, "%d,%d", &o.ConsoleSize[0], &o.ConsoleSize[1])
+			o.Sync = os.NewFile(3, "sync")
 			if f := os.NewFile(4, "attach"); f != nil {
 				if _, err := f.Stat(); err == nil {
-					attach = f
+					o.Attach = f
 				}
 			}
-			os.Exit(g.engine().RunMonitor(args[0], sync, attach, sz))
+			os.Exit(e.RunMonitor(args[0], o))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&size, "console-size", "", "rows,cols of the caller's terminal")
+	cmd.Flags().BoolVar(&resume, "resume", false, "taken back from the relay")
 	return cmd
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"hutch.dev/hutch/runtime"
+	// The monitor's C relay is a constructor too (see monitor/relay).
+	_ "hutch.dev/hutch/monitor/relay"
 	// The nsenter constructor must run before the Go runtime starts.
 	_ "hutch.dev/hutch/runtime/nsenter"
 )

@@ -231,4 +231,3 @@ func volumePruneCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "filter (label=, label!=)")
 	return cmd
 }
-
