@@ -107,7 +107,23 @@ func (e *Engine) Healthcheck(ctx context.Context, ref string) (*HealthProbe, err
 		timeout = defaultHealthTimeout
 	}
 	probe := &HealthProbe{Start: time.Now().UTC(), ExitCode: -1}
-	probe.ExitCode, probe.Output = e.probe(c, argv, timeout)
+	// The whole probe, exec included, is bounded: a container that ends
+	// in the middle of an exec must not leave this process waiting.
+	type result struct {
+		code int
+		out  string
+	}
+	ch := make(chan result, 1)
+	go func() {
+		code, out := e.probe(c, argv, timeout)
+		ch <- result{code, out}
+	}()
+	select {
+	case res := <-ch:
+		probe.ExitCode, probe.Output = res.code, res.out
+	case <-time.After(timeout + 5*time.Second):
+		probe.Output = "Health check exceeded timeout (" + timeout.String() + ")"
+	}
 	probe.End = time.Now().UTC()
 	_, err = e.update(c.ID, func(r *record) error {
 		if r.State.Status != StatusRunning {

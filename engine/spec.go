@@ -46,7 +46,7 @@ func (e *Engine) buildSpec(r *record, rootfs string) (*specs.Spec, error) {
 		CpusetMems:        r.Extra.CpusetMems,
 		BlkioWeight:       h.BlkioWeight,
 		Sysctls:           r.Extra.Sysctls,
-		CgroupsPath:       filepath.Join("/hutch", r.ID),
+		CgroupsPath:       containerCgroupsPath(r.ID),
 		Annotations:       map[string]string{"io.hutch.container.name": r.Name},
 	}
 	if r.Extra.OomScoreAdj != nil {
@@ -192,3 +192,7 @@ func netMode(mode string) string {
 	}
 	return mode
 }
+
+// containerCgroupsPath is where every container's cgroups live, in each
+// hierarchy: /hutch/ID, as Docker's /docker/ID.
+func containerCgroupsPath(id string) string { return filepath.Join("/hutch", id) }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cgroups"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/signame"
 	"hutch.dev/hutch/runtime"
@@ -264,6 +265,14 @@ func (e *Engine) removeRecord(ctx context.Context, id string, volumes bool) erro
 		c.Kill(unix.SIGKILL, true)
 		if err := c.Delete(true); err != nil {
 			return wrap(&r.Container, "remove", err)
+		}
+	} else {
+		// No runtime state (the runroot was emptied under a container
+		// that ran): its cgroup, at the path the engine gave it, is only
+		// the engine's to remove. Destroy leaves a cgroup that still
+		// holds processes.
+		if m, err := cgroups.New(containerCgroupsPath(id), id); err == nil {
+			m.Destroy()
 		}
 	}
 	if err := e.teardown(id); err != nil {

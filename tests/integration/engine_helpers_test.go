@@ -202,12 +202,14 @@ func (e *engineT) ids() []string {
 	return ids
 }
 
-// removeAll removes every container the test left.
+// removeAll removes every container the test left, and checks that
+// nothing of them stays in the kernel.
 func (e *engineT) removeAll() {
 	for _, id := range e.ids() {
 		if r := e.run("rm", "-f", id); r.Code != 0 {
 			e.t.Errorf("cleanup: %v", r)
 		}
+		e.assertGone(id)
 	}
 }
 
