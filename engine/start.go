@@ -211,9 +211,12 @@ func (e *Engine) RunMonitor(id string, o MonitorOptions) int {
 		LogMaxSize:   logOpts.MaxSize,
 		LogMaxFiles:  logOpts.MaxFiles,
 	}
-	// The C relay takes over once the container runs, unless told not
-	// to (HUTCH_MONITOR=go, for comparison and debugging).
-	if os.Getenv("HUTCH_MONITOR") != "go" {
+	// The C relay takes over once a detached container runs, which keeps
+	// its monitor small while it idles. A container started attached
+	// (foreground run, start -a) keeps the Go relay: its caller waits for
+	// the end, and handing back to Go at the exit would cost that caller
+	// a second start of the Go runtime. HUTCH_MONITOR=go never hands over.
+	if os.Getenv("HUTCH_MONITOR") != "go" && o.Attach == nil {
 		cfg.RelayArgs = e.hutchCommand("monitor", "--resume", id).Args
 	}
 	cfg.HealthInterval, _ = healthSchedule(r.Config.Healthcheck)
