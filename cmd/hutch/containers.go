@@ -68,7 +68,7 @@ type createFlags struct {
 
 	privileged, init                                        bool
 	domainname, shmSize, memoryReservation, cpusetMems      string
-	pid, ipc, uts, cgroupns                                 string
+	pid, ipc, uts, cgroupns, userns                         string
 	capAdd, capDrop, securityOpt, ulimits, devices, sysctls []string
 	groupAdd, tmpfs, volumes, mounts                        []string
 	oomScoreAdj                                             int
@@ -127,6 +127,7 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.ipc, "ipc", "", "IPC namespace: host, container:NAME, private, shareable")
 	fs.StringVar(&f.uts, "uts", "", "UTS namespace: host")
 	fs.StringVar(&f.cgroupns, "cgroupns", "", "cgroup namespace: host or private")
+	fs.StringVar(&f.userns, "userns", "", "user namespace: host (Docker's only value; the default)")
 	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "add Linux capabilities")
 	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop Linux capabilities")
 	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "security options: no-new-privileges, seccomp=PROFILE|unconfined")
@@ -690,6 +691,13 @@ func (f *createFlags) moreOptions(cmd *cobra.Command, o *engine.CreateOptions) e
 			}
 		}
 		o.Mounts = append(o.Mounts, req)
+	}
+	if m, err := runflags.ParseUserNS(f.userns); err != nil {
+		return err
+	} else if m.Kind != "" && m.Kind != runflags.NSHost {
+		return errdefs.NotImplemented("--userns %q: only host is supported (as Docker's CLI; Hutch has no daemon-wide remapping, and user namespaces per container are not done yet)", f.userns)
+	} else if m.Kind == runflags.NSHost {
+		h.UsernsMode = "host"
 	}
 	type nsFlag struct {
 		val   string
