@@ -25,6 +25,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/internal/fdpass"
+
 	"hutch.dev/hutch/runtime"
 )
 
@@ -399,7 +401,7 @@ func (m *monitor) create() (int, []output, error) {
 	}
 	m.c = c
 	if m.cfg.Tty {
-		master, err := recvFd(consoleLocal)
+		master, err := fdpass.Recv(consoleLocal)
 		if err != nil {
 			c.Delete(true)
 			return 0, nil, fmt.Errorf("receive the container's pty: %w", err)
@@ -746,23 +748,4 @@ func baseOf(p string) string {
 		}
 	}
 	return p
-}
-
-// recvFd reads one SCM_RIGHTS message and returns the fd it carries.
-func recvFd(sock *os.File) (*os.File, error) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("no fd in the message")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("no fd in the message")
-	}
-	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/internal/runflags"
 	"hutch.dev/hutch/store"
 )
 
@@ -100,19 +101,10 @@ func (s *Store) lock() (*store.Lock, error) {
 }
 
 // ValidName checks a volume name as Docker's local driver does:
-// [a-zA-Z0-9][a-zA-Z0-9_.-]+.
+// [a-zA-Z0-9][a-zA-Z0-9_.-]+ (the -v parser's rule, shared).
 func ValidName(name string) error {
-	if len(name) == 1 {
-		return errdefs.InvalidArgument("volume name is too short, names should be at least two alphanumeric characters")
-	}
-	ok := name != ""
-	for i := 0; ok && i < len(name); i++ {
-		c := name[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		ok = alnum || i > 0 && (c == '_' || c == '.' || c == '-')
-	}
-	if !ok {
-		return errdefs.InvalidArgument("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
+	if err := runflags.ValidVolumeName(name); err != nil {
+		return errdefs.InvalidArgument("%s", err.Error())
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/internal/fdpass"
+
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/runtime"
 )
@@ -167,7 +169,7 @@ func newTTYRelay() (*ttyRelay, error) {
 
 func (t *ttyRelay) receive() error {
 	t.remote.Close()
-	master, err := recvFd(t.local)
+	master, err := fdpass.Recv(t.local)
 	if err != nil {
 		return fmt.Errorf("receive the pty master: %w", err)
 	}
@@ -221,23 +223,4 @@ func (t *ttyRelay) Close() {
 	}
 	t.local.Close()
 	t.remote.Close()
-}
-
-// recvFd reads one SCM_RIGHTS message and returns the fd it carries.
-func recvFd(sock *os.File) (*os.File, error) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, 0)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("no fd in the message")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("no fd in the message")
-	}
-	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
 }
