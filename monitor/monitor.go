@@ -26,7 +26,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/internal/fdpass"
-
 	"hutch.dev/hutch/runtime"
 )
 

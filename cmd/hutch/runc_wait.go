@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/internal/fdpass"
-
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/runtime"
 )
