@@ -30,7 +30,7 @@ var (
    ]
 }`
 	seedOCIManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e7d92cdc71feacf90708cb59182d0df1b911f8ae022d29e8e95d75ca6a99776a","size":581},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:c6a83fedfae6ed8a4f5f7cbb6a7b6f1c1ec3d86fea8cb9e5ba2e58e43853e3c0","size":3623807},{"mediaType":"application/vnd.oci.image.layer.v1.tar+zstd","digest":"sha256:1cfb0b4b7e3a4b3e3c0b2f0a3e6d3c3f0b7c1e6e4d1b1a0a8f6f3e2d1c0b9a8f","size":32,"annotations":{"a":"b"}}],"annotations":{"org.opencontainers.image.ref.name":"v1"}}`
-	seedIndex = `{
+	seedIndex       = `{
   "schemaVersion": 2,
   "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
   "manifests": [
@@ -40,7 +40,7 @@ var (
   ]
 }`
 	seedOCIIndex = `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e7d92cdc71feacf90708cb59182d0df1b911f8ae022d29e8e95d75ca6a99776a","size":1024,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}`
-	seedConfig = `{"architecture":"amd64","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/","Labels":{"a":"b"},"ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}}},"created":"2023-05-18T22:34:17.202138547Z","history":[{"created":"2023-05-18T22:34:17.08149079Z","created_by":"/bin/sh -c #(nop) ADD file:c1f3b4c5a7ea9a5e3c3e2a7b4f3a7b1c0f6e5e9a4d9b2e7b2a5f1e2c3a4b5c6d in / "},{"created":"2023-05-18T22:34:17.202138547Z","created_by":"/bin/sh -c #(nop)  CMD [\"sh\"]","empty_layer":true}],"os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:9547b4c33213e630a0ca602a989ecc094e042146ae8afa502e1e65af6473db03"]}}`
+	seedConfig   = `{"architecture":"amd64","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/","Labels":{"a":"b"},"ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}}},"created":"2023-05-18T22:34:17.202138547Z","history":[{"created":"2023-05-18T22:34:17.08149079Z","created_by":"/bin/sh -c #(nop) ADD file:c1f3b4c5a7ea9a5e3c3e2a7b4f3a7b1c0f6e5e9a4d9b2e7b2a5f1e2c3a4b5c6d in / "},{"created":"2023-05-18T22:34:17.202138547Z","created_by":"/bin/sh -c #(nop)  CMD [\"sh\"]","empty_layer":true}],"os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:9547b4c33213e630a0ca602a989ecc094e042146ae8afa502e1e65af6473db03"]}}`
 )
 
 func addSeeds(f *testing.F, docs ...string) {

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"hutch.dev/hutch/internal/fdpass"
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/internal/fdpass"
 	"hutch.dev/hutch/runtime"
 )
 
