@@ -97,6 +97,7 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	if err != nil {
 		return nil, err
 	}
+	runtime.Tracef("engine: image resolved")
 	id := newID()
 	name := o.Name
 	if name != "" && !validName.MatchString(name) {
@@ -159,8 +160,10 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	if err := e.claimName(r); err != nil {
 		return nil, err
 	}
+	runtime.Tracef("engine: name claimed")
 	name = r.Name
 	undo = append(undo, func() { e.releaseName(r.Name, id) })
+	runtime.Tracef("engine: network checked")
 	releaseVols, err := e.resolveMounts(r, o.Mounts)
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", name, err)
