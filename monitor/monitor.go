@@ -709,6 +709,9 @@ func (m *monitor) accept(l net.Listener) {
 // listenUnix listens on path, which may be longer than a sockaddr_un
 // holds: the socket is bound through /proc/self/fd of its directory.
 func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
+		return nil, err
+	}
 	os.Remove(path)
 	dir, err := os.Open(dirOf(path))
 	if err != nil {

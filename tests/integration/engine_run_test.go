@@ -131,3 +131,27 @@ func TestEngineLogsFollow(t *testing.T) {
 		t.Errorf("wait: %q", got)
 	}
 }
+
+func TestEngineAttach(t *testing.T) {
+	// A detached -i container (its monitor is the C relay by then): attach
+	// sends stdin, gets the output and the exit code; a second container
+	// is attached while it prints, without stdin.
+	e := newEngine(t)
+	e.runDetached("-i", "--name", "reader", e.image, "sh", "-c", "read line; echo got $line; echo oops >&2; exit 6")
+	r := e.runIn("hello\n", "attach", "reader")
+	if r.Code != 6 || r.Stdout != "got hello\n" || r.Stderr != "oops\n" {
+		t.Errorf("attach: %v", r)
+	}
+	if logs := e.run("logs", "reader"); logs.Stdout != "got hello\n" || logs.Stderr != "oops\n" {
+		t.Errorf("logs after attach: %v", logs)
+	}
+	e.runDetached("--name", "ticker", e.image, "sh", "-c", "sleep 0.5; echo late; exit 2")
+	r = e.run("attach", "--no-stdin", "ticker")
+	if r.Code != 2 || !strings.Contains(r.Stdout, "late") {
+		t.Errorf("attach --no-stdin: %v", r)
+	}
+	r = e.fails(125, "attach", "ticker")
+	if !strings.Contains(r.Stderr, "stopped container") {
+		t.Errorf("attach to a stopped container: %q", r.Stderr)
+	}
+}
