@@ -214,3 +214,34 @@ func TestEngineConcurrentRunRm(t *testing.T) {
 		e.assertGone(id)
 	}
 }
+
+func TestEngineClientKilledAtAnyStep(t *testing.T) {
+	// `hutch run -d` SIGKILLed at many points of its work: whatever it
+	// left, ps -a stays readable and rm -f finishes it, leaving nothing.
+	e := newEngine(t)
+	for i, delay := range []time.Duration{0, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 200} {
+		cmd := e.command(t.Context(), "run", "-d", "--name", fmt.Sprintf("k%02d", i), "-v", "/anon", e.image, "sleep", "1000")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	ps := e.run("ps", "-a", "--format", "{{.Names}} {{.State}}")
+	if ps.Code != 0 {
+		t.Fatalf("ps -a after the kills: %v", ps)
+	}
+	for _, id := range e.ids() {
+		if r := e.run("rm", "-f", "-v", id); r.Code != 0 {
+			t.Errorf("rm -f of what a killed run left: %v", r)
+		}
+		e.assertGone(id)
+	}
+	if ids := e.ids(); len(ids) != 0 {
+		t.Errorf("records left: %v", ids)
+	}
+	if vs := e.ok("volume", "ls", "-q"); vs != "" {
+		t.Errorf("volumes left: %q", vs)
+	}
+}
