@@ -137,6 +137,12 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 	}
 	r.Config.Image = o.Image
 	mergeImageConfig(r)
+	if argv := append(append([]string{}, r.Config.Entrypoint...), r.Config.Cmd...); len(argv) > 0 {
+		r.Path, r.Args = argv[0], argv[1:]
+	} else {
+		return nil, errdefs.InvalidArgument("image %q has no command: give one after the image name", o.Image)
+	}
+	r.LogPath = e.logPath(id)
 	r.State.setStatus(StatusCreated)
 	if o.PublishAll {
 		publishAll(r)

@@ -32,6 +32,11 @@ type Container struct {
 	Created    time.Time  `json:"Created"`
 	Image      string     `json:"Image"` // as the user named it
 	ImageID    string     `json:"ImageID"`
+	// Path and Args are the command that runs (Entrypoint + Cmd), as
+	// Docker's inspect shows them.
+	Path    string   `json:"Path"`
+	Args    []string `json:"Args"`
+	LogPath string   `json:"LogPath"`
 	Config     Config     `json:"Config"`
 	HostConfig HostConfig `json:"HostConfig"`
 	State      State      `json:"State"`

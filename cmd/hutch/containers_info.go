@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -54,10 +56,31 @@ func psRowOf(c *engine.Container, noTrunc bool) psRow {
 		Status:     statusLine(c),
 		State:      c.State.Status,
 		Names:      c.Name,
+		Ports:      portsColumn(c),
 		Labels:     strings.Join(labels, ","),
 		Networks:   c.HostConfig.NetworkMode,
 		container:  c,
 	}
+}
+
+// portsColumn is Docker's PORTS column: "0.0.0.0:8080->80/tcp, ...",
+// published ports while the container runs.
+func portsColumn(c *engine.Container) string {
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	var keys []string
+	for k := range c.NetworkSettings.Ports {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		for _, b := range c.NetworkSettings.Ports[k] {
+			out = append(out, net.JoinHostPort(b.HostIP, b.HostPort)+"->"+k)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // statusLine is Docker's STATUS column.

@@ -49,6 +49,10 @@ func TestEngineRunExitCodes(t *testing.T) {
 		t.Errorf("the error does not name the image: %q", r.Stderr)
 	}
 	e.fails(125, "run", "--rm", "-m", "lots", e.image, "true")
+	// The test image has no CMD: a run without a command is refused.
+	if r := e.fails(125, "run", "--rm", e.image); !strings.Contains(r.Stderr, "no command") {
+		t.Errorf("no command: %q", r.Stderr)
+	}
 	if ids := e.ids(); len(ids) != 0 {
 		t.Errorf("failed runs left records: %v", ids)
 	}
