@@ -47,9 +47,17 @@ func Read(ctx context.Context, path string, opts ReadOptions, out func(Entry) er
 	if len(files) == 0 {
 		return nil
 	}
+	// A read that does not follow ends where the log ended when it
+	// began: lines written meanwhile would make --tail N print more than N.
+	sizes := make([]int64, len(files))
+	for i, lf := range files {
+		if sizes[i], err = lf.size(); err != nil {
+			return err
+		}
+	}
 	idx, off := 0, int64(0)
 	if opts.Tail >= 0 {
-		if idx, off, err = tailStart(files, opts.Tail); err != nil {
+		if idx, off, err = tailStart(files, sizes, opts.Tail); err != nil {
 			return err
 		}
 	}
@@ -71,7 +79,7 @@ func Read(ctx context.Context, path string, opts ReadOptions, out func(Entry) er
 		if lf.live && opts.Follow {
 			return r.follow(ctx, lf, off)
 		}
-		if done, err := r.readFile(lf, off); done || err != nil {
+		if done, err := r.readFile(lf, off, sizes[i]); done || err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -93,8 +101,9 @@ type reader struct {
 
 // readFile reads lf from off to its end, as a finished file: an unfinished
 // last line is dropped. It reports true when Until was passed.
-func (r *reader) readFile(lf *logFile, off int64) (bool, error) {
+func (r *reader) readFile(lf *logFile, off, end int64) (bool, error) {
 	r.lr.reset(lf.f, off)
+	r.lr.end = end
 	return r.drain()
 }
 
@@ -185,7 +194,7 @@ func (r *reader) follow(ctx context.Context, lf *logFile, off int64) error {
 				lf = nf
 				break
 			}
-			if done, err := r.readFile(nf, 0); done || err != nil {
+			if done, err := r.readFile(nf, 0, -1); done || err != nil {
 				return err
 			}
 		}
@@ -226,15 +235,11 @@ func (r *reader) newer(lf *logFile) ([]*logFile, error) {
 // tailStart finds where the last n entries begin: the file index and the
 // offset. It reads backwards from the end of the newest file in blocks,
 // counting newlines, so a tail of a big log reads only what it returns.
-func tailStart(files []*logFile, n int) (int, int64, error) {
+func tailStart(files []*logFile, sizes []int64, n int) (int, int64, error) {
 	need := n + 1 // the newline before the first of n lines, counted from the end
 	buf := make([]byte, 32*1024)
 	for i := len(files) - 1; i >= 0; i-- {
-		size, err := files[i].size()
-		if err != nil {
-			return 0, 0, err
-		}
-		off, found, err := scanBack(files[i].f, size, &need, buf)
+		off, found, err := scanBack(files[i].f, sizes[i], &need, buf)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -310,13 +315,14 @@ type lineReader struct {
 	r, w     int // unread bytes are buf[r:w]
 	seen     int // buf[r:seen] has no newline
 	skipping bool
+	end      int64 // read no further than this offset; negative: no end
 }
 
 func (l *lineReader) reset(f *os.File, off int64) {
 	if l.buf == nil {
 		l.buf = make([]byte, 64*1024)
 	}
-	l.f, l.off = f, off
+	l.f, l.off, l.end = f, off, -1
 	l.r, l.w, l.seen, l.skipping = 0, 0, 0, false
 }
 
@@ -351,7 +357,14 @@ func (l *lineReader) next() ([]byte, error) {
 				l.w, l.seen = 0, 0
 			}
 		}
-		n, err := l.f.ReadAt(l.buf[l.w:], l.off)
+		dst := l.buf[l.w:]
+		if l.end >= 0 {
+			if l.off >= l.end {
+				return nil, io.EOF
+			}
+			dst = dst[:min(int64(len(dst)), l.end-l.off)]
+		}
+		n, err := l.f.ReadAt(dst, l.off)
 		l.w += n
 		l.off += int64(n)
 		if n == 0 {

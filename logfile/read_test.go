@@ -334,3 +334,33 @@ func TestHelperWriter(t *testing.T) {
 	os.Stdout.WriteString("ready\n")
 	time.Sleep(time.Minute)
 }
+
+// TestReadTailIgnoresLinesWrittenMeanwhile: a read that does not follow
+// ends where the log ended when it began, so --tail 1 of a busy log gives
+// one line, not one plus what came during the read.
+func TestReadTailIgnoresLinesWrittenMeanwhile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	w, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	now := time.Now()
+	for _, l := range []string{"a\n", "b\n", "c\n"} {
+		if err := w.WriteLine("stdout", []byte(l), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	err = Read(context.Background(), path, ReadOptions{Tail: 1}, func(e Entry) error {
+		got = append(got, string(e.Line))
+		// The container goes on writing while the reader reads.
+		return w.WriteLine("stdout", []byte("later\n"), now)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "c\n" {
+		t.Errorf("tail 1 of a growing log: %q", got)
+	}
+}
