@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 export CGO_ENABLED := 1
 
 .PHONY: all build install uninstall deps test test-unit test-integration \
-	test-cgroup2 conformance test-interop bench bench-images bench-engine vet clean FORCE
+	test-cgroup2 conformance test-interop bench bench-images bench-engine bench-network vet clean FORCE
 
 all: build
 
@@ -99,3 +99,8 @@ bench-images: build
 
 bench-engine: build
 	bench/engine.sh
+
+# Bridge throughput against a hand-made veth+bridge path, and attach time
+# against netavark (bench/network.sh).
+bench-network: build
+	bench/network.sh

@@ -7,7 +7,8 @@ set -euo pipefail
 # Tests: busybox-static (container root filesystems), jq (scripts), iproute2
 # and nftables (network tests clean up and inspect with ip and nft), procps
 # (hutch top runs the host's ps).
-# Anchors: runc and crun (conformance and benchmark baselines), hyperfine (bench).
+# Anchors: runc and crun (conformance and benchmark baselines), hyperfine (bench),
+# iperf3 (bench/network.sh: throughput through a bridge).
 # cgroup v2 tests (tests/cgroup2/run.sh): qemu-system-x86 and cpio boot a
 # qemu guest on linux-image-amd64's kernel (installed under /boot and
 # /lib/modules; the running kernel is not touched).
@@ -17,7 +18,7 @@ set -euo pipefail
 PACKAGES=(
 	make pkg-config libseccomp-dev
 	busybox-static jq iproute2 util-linux nftables procps
-	runc crun hyperfine
+	runc crun hyperfine iperf3
 	qemu-system-x86 linux-image-amd64 cpio
 	docker.io containerd podman
 	docker-registry skopeo umoci
