@@ -67,6 +67,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if busyboxTarPath != "" {
+		os.Remove(busyboxTarPath) // the engine tests' image, shared by them
+	}
 	os.Exit(code)
 }
 
