@@ -165,12 +165,27 @@ func deviceRules(spec *specs.Spec) []specs.LinuxDeviceCgroup {
 	allow("c", i64(5), i64(1), "rwm") // /dev/console
 	allow("c", i64(5), i64(2), "rwm") // /dev/ptmx
 	allow("c", i64(136), wild, "rwm") // /dev/pts/*
+	// A device the spec's own rules name is left to them: `docker run
+	// --device /dev/sdb:/dev/xvdb:r` lists the node and allows "r" for it,
+	// and an "rwm" added here would make it writable after all.
+	ruled := map[[3]int64]bool{}
+	if r := spec.Linux.Resources; r != nil {
+		for _, rule := range r.Devices {
+			if rule.Major != nil && rule.Minor != nil {
+				t := rule.Type
+				if t == "" || t == "a" {
+					continue
+				}
+				ruled[[3]int64{int64(t[0]), *rule.Major, *rule.Minor}] = true
+			}
+		}
+	}
 	for _, d := range spec.Linux.Devices {
 		t := d.Type
 		if t == "u" {
 			t = "c"
 		}
-		if t == "p" {
+		if t == "p" || ruled[[3]int64{int64(t[0]), d.Major, d.Minor}] {
 			continue
 		}
 		allow(t, i64(d.Major), i64(d.Minor), "rwm")

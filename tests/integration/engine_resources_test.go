@@ -131,3 +131,20 @@ func TestEngineSecurityDefaults(t *testing.T) {
 		t.Errorf("--init: %q", out)
 	}
 }
+
+func TestEngineDevicePermissions(t *testing.T) {
+	// --device HOST:CTR:r gives a node that opens for reading only; without
+	// permissions it is rwm. (/dev/loop-control: not among the devices
+	// every container gets.)
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skip("needs /dev/loop-control")
+	}
+	e := newEngine(t)
+	r := e.run("run", "--rm", "--device", "/dev/loop-control:/dev/x:r", e.image, "sh", "-c", ": < /dev/x && echo read; : > /dev/x && echo wrote")
+	if r.Stdout != "read\n" || !strings.Contains(r.Stderr, "Operation not permitted") {
+		t.Errorf("--device ...:r: %v", r)
+	}
+	if out := e.ok("run", "--rm", "--device", "/dev/loop-control:/dev/x", e.image, "sh", "-c", ": > /dev/x && echo wrote"); out != "wrote\n" {
+		t.Errorf("--device without permissions: %q", out)
+	}
+}
