@@ -860,36 +860,29 @@ func pruneCommand(g *globals) *cobra.Command {
 	var all, force bool
 	cmd := &cobra.Command{
 		Use:   "prune [flags]",
-		Short: "Remove dangling images (all unnamed ones with -a) and unused blobs",
+		Short: "Remove dangling images (with -a, every image no container uses) and the blobs only they held",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			// The engine's prune: an image a container was made from
+			// stays, as Docker's.
+			rep, err := g.engine().PruneImages(ctx, all)
+			if err != nil {
+				return err
+			}
 			s, err := openStore(g)
 			if err != nil {
 				return err
 			}
-			res, freed, err := s.Prune(all)
-			if err != nil {
+			if err := gcSnapshots(ctx, g, s); err != nil {
 				return err
 			}
-			if err := gcSnapshots(context.Background(), g, s); err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if len(res.Deleted) > 0 {
-				fmt.Fprintln(out, "Deleted Images:")
-				for _, u := range res.Untagged {
-					fmt.Fprintln(out, "untagged:", reference.Familiar(u))
-				}
-				for _, d := range res.Deleted {
-					fmt.Fprintln(out, "deleted:", d)
-				}
-				fmt.Fprintln(out)
-			}
-			fmt.Fprintln(out, "Total reclaimed space:", humanSize(freed))
+			printPruneReport(cmd.OutOrStdout(), rep)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all images without a name, not only dangling ones")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every image no container uses, not only dangling ones")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt (hutch never prompts)")
 	return cmd
 }

@@ -159,3 +159,22 @@ func TestEngineAttach(t *testing.T) {
 		t.Errorf("attach to a stopped container: %q", r.Stderr)
 	}
 }
+
+func TestEngineImageInUse(t *testing.T) {
+	// An image a container was made from survives rmi (without -f) and
+	// image prune -a, as with Docker.
+	e := newEngine(t)
+	e.ok("create", "--name", "user", e.image, "true")
+	if r := e.fails(125, "rmi", e.image); !strings.Contains(r.Stderr, `container "user"`) {
+		t.Errorf("rmi of an image in use: %q", r.Stderr)
+	}
+	e.ok("image", "prune", "-a")
+	if out := e.ok("images", "-q"); strings.TrimSpace(out) == "" {
+		t.Errorf("image prune -a removed the image a container uses")
+	}
+	e.ok("rm", "user")
+	e.ok("image", "prune", "-a")
+	if out := e.ok("images", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("image prune -a kept an unused image: %q", out)
+	}
+}
