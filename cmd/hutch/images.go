@@ -875,6 +875,12 @@ func pruneCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, err := s.GC(); err != nil {
+				return err
+			}
+			// Ingests of pulls that died long ago (an interrupted pull
+			// resumes from a fresh one).
+			s.Content().Prune(24 * time.Hour)
 			if err := gcSnapshots(ctx, g, s); err != nil {
 				return err
 			}
