@@ -14,6 +14,7 @@ import (
 	"hutch.dev/hutch/image"
 	"hutch.dev/hutch/image/unpack"
 	"hutch.dev/hutch/runtime"
+	"hutch.dev/hutch/store"
 )
 
 // CreateOptions is everything `hutch create` and `hutch run` were told,
@@ -151,19 +152,34 @@ func (e *Engine) Create(ctx context.Context, o *CreateOptions, pull PullFunc) (c
 		return nil, err
 	}
 
-	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
+	// The container's directory appears whole, with its lock file (made
+	// here, once: lockers never create it) and its first record: it is
+	// made under a temporary name and renamed into place, so a create
+	// killed at any point leaves either nothing (a .tmp- directory that
+	// listing sweeps) or a record `hutch rm` can finish. The record is
+	// there before the name is claimed (a name whose owner has no record
+	// is free to take over) and before the layer is made.
+	randomName := r.Name == ""
+	if randomName {
+		r.Name = e.randomCandidate(id, 0)
+	}
+	tmp := filepath.Join(e.containersDir(), tmpPrefix+id)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, err
 	}
-	// The lock file is made here, once; lockers never create it.
-	if err := os.WriteFile(filepath.Join(e.containerDir(id), "lock"), nil, 0o600); err != nil {
+	err = os.WriteFile(filepath.Join(tmp, "lock"), nil, 0o600)
+	if err == nil {
+		err = store.WriteJSON(filepath.Join(tmp, "container.json"), r)
+	}
+	if err == nil {
+		err = os.Rename(tmp, e.containerDir(id))
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(e.containerDir(id)) })
-	// The record is written before the name is taken (a name whose owner
-	// has no record is free to take over, so a create in progress must
-	// already show its record) and before the layer is made, so that a
-	// create killed in between leaves a record `hutch rm` can finish.
-	if err := e.claimName(r); err != nil {
+	if err := e.claimName(r, randomName); err != nil {
 		return nil, err
 	}
 	runtime.Tracef("engine: name claimed")
@@ -303,22 +319,16 @@ func envKey(kv string) string {
 	return kv
 }
 
-// claimName writes the record and then reserves its name: the one asked
-// for, or a free random one.
-func (e *Engine) claimName(r *record) error {
-	if r.Name != "" {
-		if err := e.writeRecord(r); err != nil {
+// claimName reserves the record's name (written already); a random name
+// that another container took meanwhile is replaced by another one.
+func (e *Engine) claimName(r *record, random bool) error {
+	for i := 1; ; i++ {
+		err := e.reserveName(r.Name, r.ID)
+		if err == nil || !random || !errdefs.IsConflict(err) || i > 30 {
 			return err
 		}
-		return e.reserveName(r.Name, r.ID)
-	}
-	for i := 0; ; i++ {
 		r.Name = e.randomCandidate(r.ID, i)
 		if err := e.writeRecord(r); err != nil {
-			return err
-		}
-		err := e.reserveName(r.Name, r.ID)
-		if err == nil || !errdefs.IsConflict(err) || i >= 30 {
 			return err
 		}
 	}

@@ -27,16 +27,16 @@ import (
 // rename. The JSON names follow Docker's inspect where a field has a Docker
 // counterpart.
 type Container struct {
-	ID         string     `json:"Id"`
-	Name       string     `json:"Name"`
-	Created    time.Time  `json:"Created"`
-	Image      string     `json:"Image"` // as the user named it
-	ImageID    string     `json:"ImageID"`
+	ID      string    `json:"Id"`
+	Name    string    `json:"Name"`
+	Created time.Time `json:"Created"`
+	Image   string    `json:"Image"` // as the user named it
+	ImageID string    `json:"ImageID"`
 	// Path and Args are the command that runs (Entrypoint + Cmd), as
 	// Docker's inspect shows them.
-	Path    string   `json:"Path"`
-	Args    []string `json:"Args"`
-	LogPath string   `json:"LogPath"`
+	Path       string     `json:"Path"`
+	Args       []string   `json:"Args"`
+	LogPath    string     `json:"LogPath"`
 	Config     Config     `json:"Config"`
 	HostConfig HostConfig `json:"HostConfig"`
 	State      State      `json:"State"`
@@ -207,6 +207,9 @@ func newID() string {
 
 // validName is Docker's rule for container names.
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// tmpPrefix names a container directory being made (see Create).
+const tmpPrefix = ".tmp-"
 
 func (e *Engine) containersDir() string         { return filepath.Join(e.Root, "containers") }
 func (e *Engine) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
@@ -395,6 +398,13 @@ func (e *Engine) listIDs() ([]string, error) {
 	for _, ent := range ents {
 		if ent.IsDir() && len(ent.Name()) == 64 && isHexPrefix(ent.Name()) {
 			ids = append(ids, ent.Name())
+		}
+		// A create killed before it renamed its directory into place:
+		// after a while it is surely dead.
+		if strings.HasPrefix(ent.Name(), tmpPrefix) {
+			if info, err := ent.Info(); err == nil && time.Since(info.ModTime()) > 10*time.Minute {
+				os.RemoveAll(filepath.Join(e.containersDir(), ent.Name()))
+			}
 		}
 	}
 	return ids, nil

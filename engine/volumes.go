@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -178,18 +179,30 @@ func (e *Engine) releaseVolumes(r *record, removeAnonymous bool) error {
 	if err != nil {
 		return err
 	}
-	var errs []string
+	// The record's volumes, and any the store says the container holds
+	// (a create killed before it recorded a volume it had made).
+	names := map[string]bool{}
 	for _, m := range r.Mounts {
-		if m.Type != runflags.TypeVolume {
-			continue
+		if m.Type == runflags.TypeVolume {
+			names[m.Name] = true
 		}
-		if err := vs.Release(m.Name, r.ID); err != nil && !errdefs.IsNotFound(err) {
+	}
+	if all, err := vs.List(volume.Filters{}); err == nil {
+		for _, v := range all {
+			if slices.Contains(v.UsedBy, r.ID) {
+				names[v.Name] = true
+			}
+		}
+	}
+	var errs []string
+	for name := range names {
+		if err := vs.Release(name, r.ID); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, err.Error())
 			continue
 		}
 		if removeAnonymous {
-			if v, err := vs.Get(m.Name); err == nil && v.Anonymous {
-				if err := vs.Remove(m.Name, false); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+			if v, err := vs.Get(name); err == nil && v.Anonymous {
+				if err := vs.Remove(name, false); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
 					errs = append(errs, err.Error())
 				}
 			}
