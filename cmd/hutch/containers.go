@@ -36,6 +36,9 @@ func addContainerCommands(root *cobra.Command, g *globals) {
 		ctrCmd.AddCommand(sub)
 	}
 	ctrCmd.AddCommand(containerInspectCommand(g))
+	for _, mk := range containerOnlyCommands {
+		ctrCmd.AddCommand(mk(g))
+	}
 	root.AddCommand(ctrCmd, monitorCommand(g), anyInspectCommand(g))
 	for _, mk := range moreTopCommands {
 		root.AddCommand(mk(g))
@@ -45,6 +48,10 @@ func addContainerCommands(root *cobra.Command, g *globals) {
 // moreContainerCommands are container verbs that files of their own add
 // (in an init function), each at the top level and under `hutch container`.
 var moreContainerCommands []func(*globals) *cobra.Command
+
+// containerOnlyCommands exist only under `hutch container` (Docker has
+// `container prune` but no top-level `prune`).
+var containerOnlyCommands []func(*globals) *cobra.Command
 
 // moreTopCommands are other top-level commands added the same way
 // (volume, system, info, version ...).

@@ -20,8 +20,8 @@ import (
 // pause, unpause, restart, rename, top, stats, and container prune.
 func init() {
 	moreContainerCommands = append(moreContainerCommands,
-		pauseCommand, unpauseCommand, restartCommand, renameCommand, topCommand, statsCommand,
-		containerPruneCommand)
+		pauseCommand, unpauseCommand, restartCommand, renameCommand, topCommand, statsCommand)
+	containerOnlyCommands = append(containerOnlyCommands, containerPruneCommand)
 }
 
 // eachContainer runs fn on every ref, prints the refs it succeeded on as
@@ -310,13 +310,7 @@ func containerPruneCommand(g *globals) *cobra.Command {
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all stopped containers",
 		Args:  cobra.NoArgs,
-		// Registered with the container verbs, it would be `hutch prune`
-		// too, which Docker does not have: hidden, and refused there.
-		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if p := cmd.Parent(); p == nil || p.Name() != "container" {
-				return errdefs.InvalidArgument("unknown command \"prune\" for \"hutch\": did you mean \"hutch container prune\" or \"hutch system prune\"?")
-			}
 			f, err := engine.ParsePruneFilters(filters)
 			if err != nil {
 				return err
