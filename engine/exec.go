@@ -2,14 +2,12 @@ package engine
 
 import (
 	"path/filepath"
-	"strings"
-
-	"github.com/moby/sys/capability"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/runtime"
+	"hutch.dev/hutch/runtime/specconv"
 	"hutch.dev/hutch/spec"
 )
 
@@ -66,17 +64,8 @@ func (e *Engine) PrepareExec(ref string, o ExecOptions) (*Container, *runtime.Co
 		p.User = u
 	}
 	if o.Privileged {
-		all := allCapabilities()
+		all := specconv.AllCapabilities()
 		p.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
 	}
 	return c, rc, &p, nil
-}
-
-// allCapabilities lists every capability this kernel knows (privileged).
-func allCapabilities() []string {
-	var out []string
-	for _, c := range capability.ListKnown() {
-		out = append(out, "CAP_"+strings.ToUpper(c.String()))
-	}
-	return out
 }

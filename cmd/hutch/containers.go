@@ -404,15 +404,13 @@ func startCommand(g *globals) *cobra.Command {
 				}
 				return &exitCodeError{code: code}
 			}
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Start(context.Background(), ref, engine.StartOptions{}); err != nil {
-					errs = append(errs, startError(err))
-					continue
+			return eachContainer(args, func(ref string) error {
+				_, err := e.Start(context.Background(), ref, engine.StartOptions{})
+				if err != nil {
+					return startError(err)
 				}
-				fmt.Println(ref)
-			}
-			return lastOf(errs)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach STDOUT/STDERR and forward signals")
@@ -451,29 +449,30 @@ func stopCommand(g *globals) *cobra.Command {
 		Short: "Stop one or more running containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d *time.Duration
-			if cmd.Flags().Changed("time") {
-				t := time.Duration(timeout) * time.Second
-				if timeout < 0 {
-					t = -1
-				}
-				d = &t
-			}
+			d := stopTimeout(cmd, timeout)
 			e := g.engine()
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Stop(context.Background(), ref, d, signal); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Println(ref)
-			}
-			return lastOf(errs)
+			return eachContainer(args, func(ref string) error {
+				_, err := e.Stop(context.Background(), ref, d, signal)
+				return err
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
 	cmd.Flags().StringVarP(&signal, "signal", "s", "", "signal to send (default: the container's stop signal, else SIGTERM)")
 	return cmd
+}
+
+// stopTimeout reads stop's and restart's -t: nil when not given (the
+// container's own grace period), a negative one to wait without end.
+func stopTimeout(cmd *cobra.Command, seconds int) *time.Duration {
+	if !cmd.Flags().Changed("time") {
+		return nil
+	}
+	t := time.Duration(seconds) * time.Second
+	if seconds < 0 {
+		t = -1
+	}
+	return &t
 }
 
 func killCommand(g *globals) *cobra.Command {
@@ -484,15 +483,10 @@ func killCommand(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e := g.engine()
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Kill(context.Background(), ref, signal); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Println(ref)
-			}
-			return lastOf(errs)
+			return eachContainer(args, func(ref string) error {
+				_, err := e.Kill(context.Background(), ref, signal)
+				return err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send")
@@ -508,15 +502,9 @@ func rmCommand(g *globals) *cobra.Command {
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e := g.engine()
-			var errs []error
-			for _, ref := range args {
-				if err := e.Remove(context.Background(), ref, force, volumes); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Println(ref)
-			}
-			return lastOf(errs)
+			return eachContainer(args, func(ref string) error {
+				return e.Remove(context.Background(), ref, force, volumes)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (SIGKILL)")

@@ -75,14 +75,7 @@ func restartCommand(g *globals) *cobra.Command {
 		Short: "Restart one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d *time.Duration
-			if cmd.Flags().Changed("time") {
-				t := time.Duration(timeout) * time.Second
-				if timeout < 0 {
-					t = -1
-				}
-				d = &t
-			}
+			d := stopTimeout(cmd, timeout)
 			e := g.engine()
 			return eachContainer(args, func(ref string) error {
 				if _, err := e.Restart(context.Background(), ref, d); err != nil {

@@ -266,7 +266,7 @@ func runtimeFeatures() *features.Features {
 	for t := range specconv.NamespaceTypes {
 		ns = append(ns, string(t))
 	}
-	caps := capNames()
+	caps := specconv.AllCapabilities()
 	var rlim []string
 	for r := range specconv.Rlimits {
 		rlim = append(rlim, r)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
@@ -172,14 +171,6 @@ func parseSize(s string) (int64, error) {
 		return 0, errdefs.InvalidArgument("not a number")
 	}
 	return n * mult, nil
-}
-
-func capNames() []string {
-	var out []string
-	for _, c := range capability.ListKnown() {
-		out = append(out, "CAP_"+strings.ToUpper(c.String()))
-	}
-	return out
 }
 
 func sortStrings(s []string) []string {

@@ -27,6 +27,15 @@ var capByName = func() map[string]capability.Cap {
 	return m
 }()
 
+// AllCapabilities names every capability this build knows, CAP_ form.
+func AllCapabilities() []string {
+	var out []string
+	for _, c := range capability.ListKnown() {
+		out = append(out, "CAP_"+strings.ToUpper(c.String()))
+	}
+	return out
+}
+
 // CapabilityValue resolves "CAP_NET_ADMIN" to its number.
 func CapabilityValue(name string) (capability.Cap, error) {
 	c, ok := capByName[strings.ToUpper(name)]
