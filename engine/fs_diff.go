@@ -12,6 +12,7 @@ import (
 
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/snapshot/native"
+	"hutch.dev/hutch/snapshot/overlay"
 )
 
 // Change is one line of `hutch diff`: Docker's kinds A (added), C
@@ -51,22 +52,11 @@ type layerDirs struct {
 // withLayer runs fn on the directories of the container's writable layer,
 // under the container's lock.
 func (e *Engine) withLayer(ctx context.Context, ref string, fn func(r *record, l *layerDirs) error) error {
-	if err := e.open(); err != nil {
-		return err
-	}
-	c, err := e.Inspect(ref)
+	r, unlock, err := e.lockedRecord(ref)
 	if err != nil {
 		return err
 	}
-	l, err := e.lockContainer(c.ID)
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	r, err := e.readRecord(c.ID)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	if r.State.Status == StatusRemoving || r.State.Status == StatusDead {
 		return errdefs.Conflict("container %q is %s", r.Name, r.State.Status)
 	}
@@ -87,7 +77,7 @@ func (e *Engine) withLayer(ctx context.Context, ref string, fn func(r *record, l
 			case "upperdir":
 				dirs.upper = v
 			case "lowerdir":
-				dirs.lowers = splitLowerdir(v)
+				dirs.lowers = overlay.SplitLowers(v)
 			}
 		}
 		if dirs.upper == "" {
@@ -125,26 +115,6 @@ func (e *Engine) withLayer(ctx context.Context, ref string, fn func(r *record, l
 func isNative(e *Engine) bool {
 	_, ok := e.sn.(*native.Snapshotter)
 	return ok
-}
-
-// splitLowerdir splits overlay's lowerdir at the colons not escaped with
-// a backslash.
-func splitLowerdir(v string) []string {
-	var out []string
-	var cur strings.Builder
-	for i := 0; i < len(v); i++ {
-		switch {
-		case v[i] == '\\' && i+1 < len(v):
-			i++
-			cur.WriteByte(v[i])
-		case v[i] == ':':
-			out = append(out, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(v[i])
-		}
-	}
-	return append(out, cur.String())
 }
 
 func (l *layerDirs) changes(ctx context.Context) ([]Change, error) {

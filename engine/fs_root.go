@@ -125,23 +125,11 @@ func hostRoot() (*fsRoot, error) {
 //     kept: the mount then lives only as long as that descriptor, so
 //     nothing is left mounted even if this process is killed.
 func (e *Engine) withRootfs(ctx context.Context, ref string, fn func(r *record, root *fsRoot) error) error {
-	if err := e.open(); err != nil {
-		return err
-	}
-	// Inspect folds in a monitor that died, so the state below is true.
-	c, err := e.Inspect(ref)
+	r, unlock, err := e.lockedRecord(ref)
 	if err != nil {
 		return err
 	}
-	l, err := e.lockContainer(c.ID)
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	r, err := e.readRecord(c.ID)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	alive := e.monitorAlive(&r.Container)
 	var fd int
 	switch {

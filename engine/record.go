@@ -248,6 +248,28 @@ func (e *Engine) lockContainer(id string) (*store.Lock, error) {
 	return l, nil
 }
 
+// lockedRecord opens the stores, finds ref (Inspect folds in a monitor
+// that died, so the state read is true) and returns its record under the
+// container's lock; the caller calls unlock.
+func (e *Engine) lockedRecord(ref string) (r *record, unlock func() error, err error) {
+	if err := e.open(); err != nil {
+		return nil, nil, err
+	}
+	c, err := e.Inspect(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := e.lockContainer(c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r, err = e.readRecord(c.ID); err != nil {
+		l.Unlock()
+		return nil, nil, err
+	}
+	return r, l.Unlock, nil
+}
+
 func (e *Engine) readRecord(id string) (*record, error) {
 	var r record
 	if err := store.ReadJSON(e.recordPath(id), &r); err != nil {

@@ -222,7 +222,7 @@ func TestRelativize(t *testing.T) {
 	if _, _, err := relativize([]string{"lowerdir=a:b"}); err == nil {
 		t.Error("relative lowerdir accepted")
 	}
-	if got := splitLowers(`/a\:b:/c`); len(got) != 2 || got[0] != "/a:b" || got[1] != "/c" {
+	if got := SplitLowers(`/a\:b:/c`); len(got) != 2 || got[0] != "/a:b" || got[1] != "/c" {
 		t.Errorf("splitLowers: %q", got)
 	}
 }

@@ -125,7 +125,7 @@ func mountFD(data []string, attrs int, target string) error {
 	for _, o := range data {
 		k, v, hasValue := strings.Cut(o, "=")
 		if k == "lowerdir" && hasValue {
-			for _, l := range splitLowers(v) {
+			for _, l := range SplitLowers(v) {
 				if err := set("lowerdir+", l, false); err != nil {
 					return err
 				}
@@ -172,9 +172,9 @@ func fsLog(fd int) string {
 	return " (" + strings.Join(msgs, "; ") + ")"
 }
 
-// splitLowers splits a lowerdir value at the colons that are not escaped
+// SplitLowers splits a lowerdir value at the colons that are not escaped
 // with a backslash, as overlay does.
-func splitLowers(v string) []string {
+func SplitLowers(v string) []string {
 	var out []string
 	var cur strings.Builder
 	for i := 0; i < len(v); i++ {
@@ -204,7 +204,7 @@ func relativize(data []string) (base string, out []string, err error) {
 		if !pathOptions[k] {
 			continue
 		}
-		for _, p := range splitLowers(v) {
+		for _, p := range SplitLowers(v) {
 			if !filepath.IsAbs(p) {
 				return "", nil, fmt.Errorf("overlay %s=%s: not an absolute path", k, p)
 			}
@@ -233,7 +233,7 @@ func relativize(data []string) (base string, out []string, err error) {
 			out = append(out, o)
 			continue
 		}
-		ls := splitLowers(v)
+		ls := SplitLowers(v)
 		for i := range ls {
 			ls[i] = strings.NewReplacer(`\`, `\\`, `:`, `\:`).Replace(rel(ls[i]))
 		}
