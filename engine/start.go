@@ -8,14 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/internal/mountinfo"
 	"hutch.dev/hutch/logfile"
 	"hutch.dev/hutch/monitor"
 	"hutch.dev/hutch/mount"
@@ -365,46 +363,10 @@ func (e *Engine) mountRootfs(r *record, target string) error {
 	return nil
 }
 
-// mounted tells whether path is a mount point (its device differs from
-// its parent's, or it is the same bind).
+// mounted tells whether path is a mount point (an error reads as no).
 func mounted(path string) bool {
-	var st, pst unix.Stat_t
-	if unix.Lstat(path, &st) != nil || unix.Lstat(filepath.Dir(path), &pst) != nil {
-		return false
-	}
-	if st.Dev != pst.Dev {
-		return true
-	}
-	// A bind mount of the same file system: look it up.
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && unescapeMountinfo(f[4]) == path {
-			return true
-		}
-	}
-	return false
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	ok, err := mountinfo.IsMountPoint(path)
+	return err == nil && ok
 }
 
 // teardown undoes prepare: what a stopped container does not need.

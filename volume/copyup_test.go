@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"hutch.dev/hutch/internal/mountinfo"
 )
 
 func requireRoot(t *testing.T) {
@@ -197,7 +199,7 @@ func TestMountLocalDriverOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mounted := func() bool { ok, err := isMountPoint(v.Mountpoint); return err == nil && ok }
+	mounted := func() bool { ok, err := mountinfo.IsMountPoint(v.Mountpoint); return err == nil && ok }
 	p, err := s.Mount("scratch", "c1")
 	if err != nil || p != v.Mountpoint || !mounted() {
 		t.Fatalf("Mount = %q, %v (mounted %v)", p, err, mounted())

@@ -1,16 +1,15 @@
 package volume
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
+	"hutch.dev/hutch/internal/mountinfo"
 )
 
 // Docker's local driver takes three options, and all of them go together:
@@ -182,7 +181,7 @@ func mountOptions(v *Volume) error {
 // a mount point when its mount ID differs from its parent's (statx
 // STATX_MNT_ID), which also sees bind mounts of the same filesystem.
 func unmountIfMounted(path string) error {
-	mounted, err := isMountPoint(path)
+	mounted, err := mountinfo.IsMountPoint(path)
 	if err != nil || !mounted {
 		return err
 	}
@@ -190,22 +189,4 @@ func unmountIfMounted(path string) error {
 		return &os.PathError{Op: "umount", Path: path, Err: err}
 	}
 	return nil
-}
-
-func isMountPoint(path string) (bool, error) {
-	var st, pst unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, nil
-		}
-		return false, &os.PathError{Op: "statx", Path: path, Err: err}
-	}
-	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(path), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &pst); err != nil {
-		return false, &os.PathError{Op: "statx", Path: filepath.Dir(path), Err: err}
-	}
-	if st.Mask&unix.STATX_MNT_ID == 0 {
-		// Kernels before 5.8: fall back to the device number.
-		return st.Dev_major != pst.Dev_major || st.Dev_minor != pst.Dev_minor, nil
-	}
-	return st.Mnt_id != pst.Mnt_id, nil
 }
