@@ -715,10 +715,20 @@ func TestCgroupsPauseResume(t *testing.T) {
 	twinFile := filepath.Join(t.TempDir(), "twin")
 	bb := testbundle.BusyboxPath
 	twin := exec.Command(bb, "sh", "-c", counterLoop(twinFile, bb+" "))
+	// A group of its own: killing only the shell could leave its mv
+	// renaming into the temp dir while the test removes it.
+	twin.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := twin.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { twin.Process.Kill(); twin.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-twin.Process.Pid, syscall.SIGKILL)
+		twin.Wait()
+		// Let a child the kill caught mid-rename be gone too.
+		for i := 0; i < 100 && pidsInGroup(twin.Process.Pid); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 	twinCount := func() int { return readCount(twinFile) }
 	waitUntil(t, "the twin loop to start", func() bool { return twinCount() > 0 })
 
@@ -1047,4 +1057,9 @@ func TestCgroupsDelegatedToUserns(t *testing.T) {
 	}
 	r.ok("delete", "--force", id)
 	r.assertNothingLeft(id)
+}
+
+// pidsInGroup tells whether any process is left in process group pgid.
+func pidsInGroup(pgid int) bool {
+	return syscall.Kill(-pgid, 0) == nil
 }
