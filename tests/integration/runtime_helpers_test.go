@@ -65,7 +65,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// The engine's containers live in /hutch/ID of every hierarchy; the
+	// /hutch parents the tests make are removed at the end (rmdir: only
+	// when empty, so never under a container that is not ours).
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/hutch")
+	had := map[string]bool{}
+	for _, p := range parents {
+		had[p] = true
+	}
 	code := m.Run()
+	after, _ := filepath.Glob("/sys/fs/cgroup/*/hutch")
+	for _, p := range after {
+		if !had[p] {
+			os.Remove(p)
+		}
+	}
 	os.RemoveAll(dir)
 	if busyboxTarPath != "" {
 		os.Remove(busyboxTarPath) // the engine tests' image, shared by them

@@ -69,6 +69,10 @@ for r in $cg_roots; do
 done
 had_docker0=0
 ip link show docker0 >/dev/null 2>&1 && had_docker0=1
+# Podman makes /run/netns a shared bind mount of itself, as `ip netns`
+# does, and leaves it; the cleanup takes it down when it made it.
+had_run_netns=0
+mountpoint -q /run/netns 2>/dev/null && had_run_netns=1
 had_netavark=0
 { iptables -S; iptables -t nat -S; } 2>/dev/null | grep -q NETAVARK && had_netavark=1
 
@@ -114,6 +118,9 @@ cleanup() {
 	done
 	if [ "$had_docker0" = 0 ] && ip link show docker0 >/dev/null 2>&1; then
 		ip link del docker0
+	fi
+	if [ "$had_run_netns" = 0 ] && mountpoint -q /run/netns 2>/dev/null && [ -z "$(ls -A /run/netns)" ]; then
+		umount /run/netns && rmdir /run/netns
 	fi
 	if [ "$had_netavark" = 0 ]; then
 		local tbl chain
