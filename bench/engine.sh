@@ -52,6 +52,11 @@ network_config_dir = "$WORK/podman/networks"
 CONF
 mkdir -p "$WORK/podman/networks"
 
+# The parent cgroups both engines make (/hutch, /libpod_parent) go again
+# if this run made them (rmdir: only when empty).
+had_run_netns=0
+mountpoint -q /run/netns 2>/dev/null && had_run_netns=1
+had_parents=$(ls -d /sys/fs/cgroup/*/hutch /sys/fs/cgroup/*/libpod_parent 2>/dev/null | tr "\n" " " || true)
 cleanup() {
 	"${H[@]}" rm -f idle >/dev/null 2>&1 || true
 	"${P[@]}" rm -f idle >/dev/null 2>&1 || true
@@ -60,6 +65,14 @@ cleanup() {
 		umount -l "$m" 2>/dev/null || true
 	done
 	rm -rf --one-file-system "$WORK"
+	for d in /sys/fs/cgroup/*/hutch /sys/fs/cgroup/*/libpod_parent; do
+		[ -d "$d" ] || continue
+		case " $had_parents " in *" $d "*) continue ;; esac
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
+	if [ "$had_run_netns" = 0 ] && mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then
+		umount /run/netns && rmdir /run/netns
+	fi
 }
 trap cleanup EXIT
 

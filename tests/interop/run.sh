@@ -73,6 +73,10 @@ ip link show docker0 >/dev/null 2>&1 && had_docker0=1
 # does, and leaves it; the cleanup takes it down when it made it.
 had_run_netns=0
 mountpoint -q /run/netns 2>/dev/null && had_run_netns=1
+# dockerd and netavark use iptables, which (nft backend) makes the tables
+# ip nat and ip filter; they are removed at the end when this run made
+# them and they hold no rule any more.
+had_ipt_tables=$(nft list tables 2>/dev/null | tr "\n" " ")
 had_netavark=0
 { iptables -S; iptables -t nat -S; } 2>/dev/null | grep -q NETAVARK && had_netavark=1
 
@@ -135,6 +139,13 @@ cleanup() {
 			done
 		done
 	fi
+	local t  # after the netavark chains are gone
+	for t in nat filter; do
+		case "$had_ipt_tables" in *"table ip $t "*) continue ;; esac
+		if nft list table ip "$t" >/dev/null 2>&1 && [ "$(iptables -t "$t" -S 2>/dev/null | grep -c '^-A')" = 0 ]; then
+			nft delete table ip "$t"
+		fi
+	done
 	if [ "${INTEROP_KEEP:-0}" = 1 ]; then
 		log "interop: kept $T"
 	else
