@@ -133,6 +133,12 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { mgr.Destroy() })
+	// Runs before the undo above: the cgroup still counts its OOM kills.
+	defer func() {
+		if err != nil {
+			err = explainOOMKill(err, mgr, spec)
+		}
+	}()
 
 	extra := []*os.File{fifo}
 	listener, err := openSeccompListener(spec.Linux.Seccomp)
@@ -273,6 +279,21 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		}
 	}
 	return c, nil
+}
+
+// explainOOMKill names the memory limit when the kernel OOM-killed the
+// init during setup: "init exited before ready" alone leaves the user
+// guessing, and a limit of a few MiB is the usual cause.
+func explainOOMKill(err error, mgr cgroups.Manager, spec *specs.Spec) error {
+	n, cerr := mgr.OOMKillCount()
+	if cerr != nil || n == 0 {
+		return err
+	}
+	limit := "the memory limit"
+	if r := spec.Linux.Resources; r != nil && r.Memory != nil && r.Memory.Limit != nil {
+		limit = fmt.Sprintf("linux.resources.memory.limit %d bytes", *r.Memory.Limit)
+	}
+	return fmt.Errorf("the container's init was killed by the OOM killer while setting up the container: %s is too low (%w)", limit, err)
 }
 
 // splitResources divides the limits into those set as soon as the init

@@ -37,6 +37,7 @@
 #   MEM, SMP     guest memory in MiB (default 2048) and CPUs (default 2)
 #   TIMEOUT      seconds for the whole guest run (default 900)
 #   TEST_TIMEOUT go test -test.timeout per binary inside (default 6m)
+#   COUNT        go test -test.count per binary (default 1; more to hunt a flake)
 #   RUN          a -test.run regexp applied to every binary (default: all;
 #                the integration binary gets the cgroups_test.go names)
 #   IT_RUN       the integration binary's -test.run (default: the Test
@@ -56,6 +57,7 @@ MEM=${MEM:-2048}
 SMP=${SMP:-2}
 TIMEOUT=${TIMEOUT:-900}
 TEST_TIMEOUT=${TEST_TIMEOUT:-6m}
+COUNT=${COUNT:-1}
 RUN=${RUN:-}
 VERBOSE=${VERBOSE:-0}
 GO=${GO:-go}
@@ -221,9 +223,9 @@ while IFS='	' read -r name run; do
 	echo "@@@ BEGIN \$name"
 	t0=\$(date +%s)
 	if [ -n "\$run" ]; then
-		./\$name.test -test.v -test.count=1 -test.timeout $TEST_TIMEOUT -test.run "\$run" 2>&1
+		./\$name.test -test.v -test.count=$COUNT -test.timeout $TEST_TIMEOUT -test.run "\$run" 2>&1
 	else
-		./\$name.test -test.v -test.count=1 -test.timeout $TEST_TIMEOUT 2>&1
+		./\$name.test -test.v -test.count=$COUNT -test.timeout $TEST_TIMEOUT 2>&1
 	fi
 	rc=\$?
 	echo "@@@ END \$name rc=\$rc secs=\$((\$(date +%s) - t0))"
