@@ -33,38 +33,6 @@ type CreateOptions struct {
 	ConsoleConn *os.File
 }
 
-// initConfig is what the Go stage of a child receives first.
-type initConfig struct {
-	Kind         string            `json:"kind"` // initStandard or initSetns
-	ID           string            `json:"id"`
-	Spec         *specs.Spec       `json:"spec,omitempty"`
-	Process      *specs.Process    `json:"process"`
-	Rootfs       string            `json:"rootfs,omitempty"`
-	NoPivot      bool              `json:"no_pivot,omitempty"`
-	NoNewKeyring bool              `json:"no_new_keyring,omitempty"`
-	FifoFd       int               `json:"fifo_fd"`
-	ConsoleFd    int               `json:"console_fd"`
-	PreserveFds  int               `json:"preserve_fds,omitempty"`
-	HooksSync    bool              `json:"hooks_sync,omitempty"`
-	State        *specs.State      `json:"state,omitempty"`
-	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
-	// SeccompBPF is the container's filter, compiled by the parent (see
-	// compileSeccomp); the init only loads it.
-	SeccompBPF []byte `json:"seccomp_bpf,omitempty"`
-	// SeccompListenerFd is an O_PATH fd on linux.seccomp.listenerPath
-	// (SCMP_ACT_NOTIFY), -1 when there is none.
-	SeccompListenerFd int    `json:"seccomp_listener_fd"`
-	SeccompMetadata   string `json:"seccomp_metadata,omitempty"`
-
-	// procFd is the init's own handle on the host's /proc (not sent).
-	procFd int
-}
-
-const (
-	initStandard = "standard"
-	initSetns    = "setns"
-)
-
 // Create makes the container's namespaces, root filesystem and cgroup and
 // leaves its init blocked on the exec fifo, as the runtime spec's create
 // operation says; Start releases it.
@@ -225,9 +193,8 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		Kind: initStandard, ID: id, Spec: spec, Process: spec.Process, Rootfs: spec.Root.Path,
 		NoPivot: opts.NoPivot, NoNewKeyring: opts.NoNewKeyring,
 		FifoFd: req.childFd(0), ConsoleFd: -1, PreserveFds: opts.PreserveFds,
-		HooksSync:   hooks != nil && (len(hooks.Prestart) > 0 || len(hooks.CreateRuntime) > 0),
-		State:       c.hookState(StatusCreated),
-		CgroupPaths: c.State.CgroupPaths,
+		HooksSync: hooks != nil && (len(hooks.Prestart) > 0 || len(hooks.CreateRuntime) > 0),
+		State:     c.hookState(StatusCreated),
 	}
 	if consoleFd >= 0 {
 		cfg.ConsoleFd = req.childFd(consoleFd)
@@ -239,7 +206,7 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 	if err := bpf.into(cfg, spec.Linux.Seccomp); err != nil {
 		return nil, err
 	}
-	if err := sp.Pipe.send(cfg); err != nil {
+	if err := sp.Pipe.sendConfig(cfg); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", err)
 	}
 	if cfg.HooksSync {
@@ -301,8 +268,8 @@ func explainOOMKill(err error, mgr cgroups.Manager, spec *specs.Spec) error {
 // for all of them. Memory and devices come first: memory cannot be lowered
 // below what is in use, and the init's allocations should count. CPU, pids,
 // block I/O and the rest come last, so that the runtime's own setup is not
-// throttled, and a container with pids.max=1 can still start: the Go
-// runtime of the init needs its threads until execve.
+// throttled, and a container with pids.max=1 can still run
+// createContainer hooks (children of the init).
 func splitResources(spec *specs.Spec) (early, late *specs.LinuxResources) {
 	early = &specs.LinuxResources{Devices: deviceRules(spec)}
 	r := spec.Linux.Resources

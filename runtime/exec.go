@@ -107,7 +107,7 @@ func (c *Container) Exec(opts ExecOptions) (int, error) {
 		killAndWait(sp.Pid)
 		return 0, fmt.Errorf("container %q: exec: %w", id, err)
 	}
-	if err := sp.Pipe.send(cfg); err != nil {
+	if err := sp.Pipe.sendConfig(cfg); err != nil {
 		killAndWait(sp.Pid)
 		return 0, fmt.Errorf("container %q: exec: %w", id, err)
 	}

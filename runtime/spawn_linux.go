@@ -66,9 +66,11 @@ type spawned struct {
 // childFd is the fd number of Extra[i] in the child.
 func (r *spawnRequest) childFd(i int) int { return 3 + len(r.Preserved) + 2 + i }
 
-// spawn starts `hutch init` from a protected copy of the binary
-// (protectedExe: CVE-2019-5736) and walks the nsenter protocol with it (see runtime/nsenter) until it reports the pid
-// of the process that runs in the container's namespaces.
+// spawn starts the binary as the container's init from a protected copy
+// (protectedExe: CVE-2019-5736) and walks the nsenter protocol with it
+// (see runtime/nsenter) until it reports the pid of the process that runs
+// in the container's namespaces; that process is the init, in C, from then
+// on.
 func spawn(r *spawnRequest) (*spawned, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 )
 
-// The parent (create, exec) and the Go stage of the child talk over one
-// unix socketpair, after the nsenter constructor has reported the child's
-// pid (runtime/nsenter). Messages are JSON objects, one per line.
+// The parent (create, exec) and the container's init talk over one unix
+// socketpair, after the nsenter constructor has reported the child's pid
+// (runtime/nsenter). The parent sends the config ("config <len>\n" and
+// the records of runtime/nsenter/init.h, see initconfig.go); the init
+// answers with JSON objects, one per line, and so does the parent.
 //
 //	parent (runtime ns)                      init (container namespaces)
-//	   | -- initConfig ----------------------> |
+//	   | -- config --------------------------> |
 //	   |                                        | mounts, devices
 //	   | <------------------------ msgHooks --- |  (only with prestart or
 //	   | run prestart + createRuntime hooks     |   createRuntime hooks)
@@ -45,8 +48,6 @@ type syncMsg struct {
 type syncPipe struct {
 	f *os.File
 	r *bufio.Reader
-	// started: the parent has gone (the init passed the exec fifo).
-	started bool
 }
 
 func newSyncPipe(f *os.File) *syncPipe {
@@ -59,6 +60,17 @@ func (p *syncPipe) send(v any) error {
 		return err
 	}
 	_, err = p.f.Write(append(data, '\n'))
+	return err
+}
+
+// sendConfig sends the init its config.
+func (p *syncPipe) sendConfig(cfg *initConfig) error {
+	data, err := cfg.encode()
+	if err != nil {
+		return err
+	}
+	msg := append([]byte("config "+strconv.Itoa(len(data))+"\n"), data...)
+	_, err = p.f.Write(msg)
 	return err
 }
 

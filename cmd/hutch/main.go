@@ -31,9 +31,6 @@ var version = "0.1.0-dev"
 
 func main() {
 	runtime.TraceMain()
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		runtime.Init() // never returns
-	}
 	if filepath.Base(os.Args[0]) == "hutch-init" {
 		os.Exit(reaperMain(os.Args[1:]))
 	}

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "init.h"
+
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -231,11 +233,12 @@ void hutch_nsenter(void)
 		// The child must die with nobody to talk to rather than linger.
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 		trace("forked, done");
-		return;
+		hutch_init(sync_fd);
 	}
 	// "pid 0": the process the parent started is the one that goes on.
 	// Its own getpid() may be 1, if the parent cloned it into a new pid
 	// namespace; the parent knows its real pid.
 	send_line("pid 0\n");
 	trace("done");
+	hutch_init(sync_fd);
 }

@@ -35,8 +35,12 @@
 //	  |                                        |  (0: the one started)
 //	  | <------------------- "error <msg>\n"   |  on any failure
 //
-// After "pid", the Go side of the process reads its configuration from the
-// same socket (see runtime/sync.go).
+// After "pid", the same process goes on as the container's init, still in
+// C (init.c, config in init.h, messages in runtime/sync.go): it sets up the
+// container and execs its process. The Go runtime never starts in a
+// container: its start alone (runtime, package inits, page faults of a
+// large binary) cost more than everything the init does, and its memory
+// was charged to the container's cgroup.
 package nsenter
 
 /*
