@@ -56,8 +56,8 @@ func execCommand(g *globals) *cobra.Command {
 	fs.BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	fs.BoolVarP(&detach, "detach", "d", false, "run the command in the background")
 	fs.BoolVar(&o.Privileged, "privileged", false, "give extended privileges to the command")
-	fs.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
-	fs.StringArrayVar(&envFiles, "env-file", nil, "read environment variables from a file")
+	listVarP(fs, &env, "env", "e", "set environment variables")
+	listVarP(fs, &envFiles, "env-file", "", "read environment variables from a file")
 	fs.StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
 	fs.StringVarP(&o.User, "user", "u", "", "user name or UID, and optionally group (user[:group])")
 	return cmd

@@ -137,7 +137,7 @@ func commitCommand(g *globals) *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Author, "author", "a", "", `author (e.g., "John Hannibal Smith <hannibal@a-team.com>")`)
 	fs.StringVarP(&o.Message, "message", "m", "", "commit message")
-	fs.StringArrayVarP(&o.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	listVarP(fs, &o.Changes, "change", "c", "apply Dockerfile instruction to the created image")
 	fs.BoolVarP(&o.Pause, "pause", "p", true, "pause the container during commit")
 	return cmd
 }

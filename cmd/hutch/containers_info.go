@@ -280,7 +280,7 @@ func psCommand(g *globals) *cobra.Command {
 	f.BoolVarP(&latest, "latest", "l", false, "show the latest created container")
 	f.IntVarP(&last, "last", "n", -1, "show n last created containers")
 	f.StringVar(&format, "format", "", "Go template (\"table ...\" for a table with headers, or json)")
-	f.StringArrayVarP(&filters, "filter", "f", nil, "filter output (id, name, status, label, exited, ancestor, before, since)")
+	listVarP(f, &filters, "filter", "f", "filter output (id, name, status, label, exited, ancestor, before, since)")
 	return cmd
 }
 

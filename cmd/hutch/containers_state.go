@@ -319,7 +319,7 @@ func containerPruneCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (until=<timestamp>, label=<key>[=<value>], label!=...)")
+	listVarP(cmd.Flags(), &filters, "filter", "", "provide filter values (until=<timestamp>, label=<key>[=<value>], label!=...)")
 	return cmd
 }
 

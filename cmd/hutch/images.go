@@ -1022,7 +1022,7 @@ func importCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "Dockerfile instruction to apply: "+imagechange.Instructions)
+	listVarP(cmd.Flags(), &changes, "change", "c", "Dockerfile instruction to apply: "+imagechange.Instructions)
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message for the history")
 	return cmd
 }

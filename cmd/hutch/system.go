@@ -216,7 +216,7 @@ func systemPruneCommand(g *globals) *cobra.Command {
 	fl.BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
 	fl.BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	fl.BoolVar(&volumes, "volumes", false, "prune anonymous volumes")
-	fl.StringArrayVar(&filters, "filter", nil, "provide filter values for containers (until=<timestamp>, label=<key>[=<value>], label!=...)")
+	listVarP(fl, &filters, "filter", "", "provide filter values for containers (until=<timestamp>, label=<key>[=<value>], label!=...)")
 	return cmd
 }
 

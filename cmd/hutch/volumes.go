@@ -57,8 +57,8 @@ func volumeCreateCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&driver, "driver", "d", "local", "volume driver name")
-	cmd.Flags().StringArrayVar(&labels, "label", nil, "set metadata for a volume")
-	cmd.Flags().StringArrayVarP(&opts, "opt", "o", nil, "driver options (type=, device=, o=)")
+	listVarP(cmd.Flags(), &labels, "label", "", "set metadata for a volume")
+	listVarP(cmd.Flags(), &opts, "opt", "o", "driver options (type=, device=, o=)")
 	return cmd
 }
 
@@ -120,7 +120,7 @@ func volumeLsCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display volume names")
 	cmd.Flags().StringVar(&format, "format", "", "Go template")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter (name=, label=, driver=, dangling=)")
+	listVarP(cmd.Flags(), &filters, "filter", "f", "filter (name=, label=, driver=, dangling=)")
 	return cmd
 }
 
@@ -228,6 +228,6 @@ func volumePruneCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused volumes, not just anonymous ones")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "filter (label=, label!=)")
+	listVarP(cmd.Flags(), &filters, "filter", "", "filter (label=, label!=)")
 	return cmd
 }
