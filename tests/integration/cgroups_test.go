@@ -774,7 +774,7 @@ func TestCgroupsPauseResume(t *testing.T) {
 
 // TestCgroupsTinyLimitsStillStart: the runtime's own footprint in the
 // container's cgroup is tiny: pids.max=1 (the container process alone)
-// and a few MiB of memory still start a container.
+// and 2 MiB of memory still run a container.
 func TestCgroupsTinyLimitsStillStart(t *testing.T) {
 	r := newRuntime(t)
 
@@ -798,36 +798,46 @@ func TestCgroupsTinyLimitsStillStart(t *testing.T) {
 		}
 	})
 
-	t.Run("memory 8 MiB", func(t *testing.T) {
+	t.Run("memory 2 MiB", func(t *testing.T) {
 		b := testbundle.New(t, testbundle.WithArgs("echo", "hello"),
 			withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{
-				Limit: ptr(int64(8 << 20)), Swap: ptr(int64(8 << 20)),
+				Limit: ptr(int64(2 << 20)), Swap: ptr(int64(2 << 20)),
 			}}))
 		id := newID(t)
 		res := r.runContainer(b, id)
 		if res.Code != 0 || strings.TrimSpace(res.Stdout) != "hello" {
-			t.Fatalf("container with an 8 MiB memory limit: %v", res)
+			t.Fatalf("container with a 2 MiB memory limit: %v", res)
 		}
 		r.assertNothingLeft(id)
 	})
 
-	// Below what the runtime's setup needs, the error says so (the
-	// kernel's OOM kill, named with the limit) and nothing is left.
-	t.Run("memory 1 MiB", func(t *testing.T) {
+	// Below even the init's footprint, create fails naming the limit
+	// (v1 refuses to set it, v2 OOM-kills the init) and leaves nothing.
+	t.Run("memory 128 KiB", func(t *testing.T) {
 		b := testbundle.New(t, testbundle.WithArgs("echo", "hello"),
 			withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{
-				Limit: ptr(int64(1 << 20)), Swap: ptr(int64(1 << 20)),
+				Limit: ptr(int64(128 << 10)), Swap: ptr(int64(128 << 10)),
 			}}))
 		id := newID(t)
 		res := r.runContainer(b, id)
-		if res.Code == 0 {
-			if strings.TrimSpace(res.Stdout) != "hello" {
-				t.Fatalf("container with a 1 MiB memory limit: %v", res)
-			}
-		} else if !strings.Contains(res.Stderr, "OOM killer") || !strings.Contains(res.Stderr, "memory.limit 1048576 bytes is too low") {
-			t.Fatalf("container with a 1 MiB memory limit: want success or an error naming the OOM kill and the limit: %v", res)
+		if res.Code == 0 || !(strings.Contains(res.Stderr, "killed by the OOM killer") && strings.Contains(res.Stderr, "memory.limit 131072 bytes is too low") ||
+			strings.Contains(res.Stderr, `memory.limit_in_bytes "131072"`)) {
+			t.Fatalf("container with a 128 KiB memory limit: want an error naming the limit: %v", res)
 		}
 		r.assertNothingLeft(id)
+	})
+
+	// The init (C, no Go runtime) is charged well under 1 MiB while it
+	// waits for start: all of a small limit is left to the container.
+	t.Run("init footprint", func(t *testing.T) {
+		b := testbundle.New(t, testbundle.WithArgs("echo", "hello"),
+			withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20))}}))
+		id := newID(t)
+		r.create(b, id)
+		t.Cleanup(func() { r.run("delete", "--force", id) })
+		if u := r.stats(id).Data.Memory.Usage.Usage; u == 0 || u >= 1<<20 {
+			t.Errorf("memory charged to a created container's cgroup: %d bytes, want some, under 1 MiB", u)
+		}
 	})
 }
 
