@@ -31,6 +31,10 @@ type CreateOptions struct {
 	// ConsoleConn, when set, is used instead of dialling ConsoleSocket
 	// (`run` with a terminal and no --console-socket relays itself).
 	ConsoleConn *os.File
+	// Spec, when set, is the bundle's config already read with
+	// specconv.LoadBundle(Bundle) (`run` needs process.terminal first);
+	// nil: Create reads it.
+	Spec *specs.Spec
 }
 
 // Create makes the container's namespaces, root filesystem and cgroup and
@@ -41,9 +45,11 @@ func Create(root, id string, opts CreateOptions) (c *Container, err error) {
 		return nil, err
 	}
 	tracef("create: begin")
-	spec, err := specconv.LoadBundle(opts.Bundle)
-	if err != nil {
-		return nil, err
+	spec := opts.Spec
+	if spec == nil {
+		if spec, err = specconv.LoadBundle(opts.Bundle); err != nil {
+			return nil, err
+		}
 	}
 	// libseccomp needs milliseconds for a big profile: compile while the
 	// init starts.

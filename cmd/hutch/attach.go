@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/monitor"
@@ -168,7 +169,7 @@ func attachCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return &exitCodeError{code: code}
+			return &cli.ExitCodeError{Code: code}
 		},
 	}
 	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach STDIN")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image/registry"
@@ -97,11 +98,11 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the image's ENTRYPOINT")
 	fs.StringVar(&f.platform, "platform", "", "platform of the image to pull (os/arch[/variant])")
 	fs.StringVar(&f.pull, "pull", "missing", "pull the image: missing, always or never")
-	listVarP(fs, &f.env, "env", "e", "set environment variables (KEY=VALUE, or KEY to take the host's)")
-	listVarP(fs, &f.envFiles, "env-file", "", "read environment variables from a file")
-	listVarP(fs, &f.labels, "label", "l", "set metadata (KEY=VALUE)")
-	listVarP(fs, &f.labelFiles, "label-file", "", "read labels from a file")
-	listVarP(fs, &f.logOpts, "log-opt", "", "log driver options (max-size, max-file)")
+	cli.ListVarP(fs, &f.env, "env", "e", "set environment variables (KEY=VALUE, or KEY to take the host's)")
+	cli.ListVarP(fs, &f.envFiles, "env-file", "", "read environment variables from a file")
+	cli.ListVarP(fs, &f.labels, "label", "l", "set metadata (KEY=VALUE)")
+	cli.ListVarP(fs, &f.labelFiles, "label-file", "", "read labels from a file")
+	cli.ListVarP(fs, &f.logOpts, "log-opt", "", "log driver options (max-size, max-file)")
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
 	fs.BoolVar(&f.rm, "rm", false, "remove the container when it exits")
@@ -118,11 +119,11 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.network, "network", "bridge", "network: bridge (default), host, none, container:NAME, or a network's name")
 	fs.StringVar(&f.network, "net", "bridge", "same as --network")
 	fs.Lookup("net").Hidden = true
-	listVarP(fs, &f.publish, "publish", "p", "publish a container's port to the host ([IP:][HOSTPORT:]CPORT[/PROTO])")
+	cli.ListVarP(fs, &f.publish, "publish", "p", "publish a container's port to the host ([IP:][HOSTPORT:]CPORT[/PROTO])")
 	fs.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish every exposed port to a random host port")
 	fs.StringVar(&f.ip, "ip", "", "IPv4 address on the network")
 	fs.StringVar(&f.mac, "mac-address", "", "MAC address of the container's interface")
-	listVarP(fs, &f.aliases, "network-alias", "", "other names of the container on its network")
+	cli.ListVarP(fs, &f.aliases, "network-alias", "", "other names of the container on its network")
 	f.addDNSFlags(fs)
 	fs.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
 	fs.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
@@ -135,16 +136,16 @@ func (f *createFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.uts, "uts", "", "UTS namespace: host")
 	fs.StringVar(&f.cgroupns, "cgroupns", "", "cgroup namespace: host or private")
 	fs.StringVar(&f.userns, "userns", "", "user namespace: host (Docker's only value; the default)")
-	listVarP(fs, &f.capAdd, "cap-add", "", "add Linux capabilities")
-	listVarP(fs, &f.capDrop, "cap-drop", "", "drop Linux capabilities")
-	listVarP(fs, &f.securityOpt, "security-opt", "", "security options: no-new-privileges, seccomp=PROFILE|unconfined")
-	listVarP(fs, &f.ulimits, "ulimit", "", "ulimit options (nofile=1024:2048)")
-	listVarP(fs, &f.devices, "device", "", "add a host device to the container (HOST[:CONTAINER[:rwm]])")
-	listVarP(fs, &f.sysctls, "sysctl", "", "namespaced kernel parameters (net.ipv4.ip_forward=1)")
-	listVarP(fs, &f.groupAdd, "group-add", "", "additional groups to join")
-	listVarP(fs, &f.tmpfs, "tmpfs", "", "mount a tmpfs directory (/run:rw,size=64m)")
-	listVarP(fs, &f.volumes, "volume", "v", "bind mount a volume (/host:/ctr[:ro], name:/ctr, /ctr)")
-	listVarP(fs, &f.mounts, "mount", "", "attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly)")
+	cli.ListVarP(fs, &f.capAdd, "cap-add", "", "add Linux capabilities")
+	cli.ListVarP(fs, &f.capDrop, "cap-drop", "", "drop Linux capabilities")
+	cli.ListVarP(fs, &f.securityOpt, "security-opt", "", "security options: no-new-privileges, seccomp=PROFILE|unconfined")
+	cli.ListVarP(fs, &f.ulimits, "ulimit", "", "ulimit options (nofile=1024:2048)")
+	cli.ListVarP(fs, &f.devices, "device", "", "add a host device to the container (HOST[:CONTAINER[:rwm]])")
+	cli.ListVarP(fs, &f.sysctls, "sysctl", "", "namespaced kernel parameters (net.ipv4.ip_forward=1)")
+	cli.ListVarP(fs, &f.groupAdd, "group-add", "", "additional groups to join")
+	cli.ListVarP(fs, &f.tmpfs, "tmpfs", "", "mount a tmpfs directory (/run:rw,size=64m)")
+	cli.ListVarP(fs, &f.volumes, "volume", "v", "bind mount a volume (/host:/ctr[:ro], name:/ctr, /ctr)")
+	cli.ListVarP(fs, &f.mounts, "mount", "", "attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly)")
 	fs.IntVar(&f.oomScoreAdj, "oom-score-adj", 0, "tune the host's OOM preferences (-1000 to 1000)")
 	fs.Uint16Var(&f.blkioWeight, "blkio-weight", 0, "block IO weight (10 to 1000, 0 to disable)")
 	fs.StringVar(&f.health.Cmd, "health-cmd", "", "command to run to check health")
@@ -356,7 +357,7 @@ func runCommand(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			return &exitCodeError{code: code}
+			return &cli.ExitCodeError{Code: code}
 		},
 	}
 	f.add(cmd)
@@ -370,9 +371,9 @@ func startError(err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return &exitCodeError{code: 127, err: err}
+		return &cli.ExitCodeError{Code: 127, Err: err}
 	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "exec format error"):
-		return &exitCodeError{code: 126, err: err}
+		return &cli.ExitCodeError{Code: 126, Err: err}
 	}
 	return err
 }
@@ -402,7 +403,7 @@ func startCommand(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return &exitCodeError{code: code}
+				return &cli.ExitCodeError{Code: code}
 			}
 			return eachContainer(args, func(ref string) error {
 				_, err := e.Start(context.Background(), ref, engine.StartOptions{})

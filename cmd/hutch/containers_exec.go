@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
+	"hutch.dev/hutch/cmd/internal/runccli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/runflags"
@@ -42,12 +44,11 @@ func execCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := &execFlags{detach: detach}
-			code, err := runEngineExec(rc, p, f, o.Interactive)
+			code, err := runEngineExec(rc, p, detach, o.Interactive)
 			if err != nil {
 				return startError(err)
 			}
-			return &exitCodeError{code: code}
+			return &cli.ExitCodeError{Code: code}
 		},
 	}
 	fs := cmd.Flags()
@@ -56,26 +57,28 @@ func execCommand(g *globals) *cobra.Command {
 	fs.BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	fs.BoolVarP(&detach, "detach", "d", false, "run the command in the background")
 	fs.BoolVar(&o.Privileged, "privileged", false, "give extended privileges to the command")
-	listVarP(fs, &env, "env", "e", "set environment variables")
-	listVarP(fs, &envFiles, "env-file", "", "read environment variables from a file")
+	cli.ListVarP(fs, &env, "env", "e", "set environment variables")
+	cli.ListVarP(fs, &envFiles, "env-file", "", "read environment variables from a file")
 	fs.StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
 	fs.StringVarP(&o.User, "user", "u", "", "user name or UID, and optionally group (user[:group])")
 	return cmd
 }
 
-// runEngineExec is runExec with Docker's stdin rule: without -i the
+// runEngineExec is runccli.Exec with Docker's stdin rule: without -i the
 // process reads /dev/null, not our terminal.
-func runEngineExec(rc *runtime.Container, p *specs.Process, f *execFlags, interactive bool) (int, error) {
+func runEngineExec(rc *runtime.Container, p *specs.Process, detach, interactive bool) (int, error) {
+	var eo runccli.ExecOptions
+	eo.Detach = detach
 	if !interactive && !p.Terminal {
 		devnull, err := os.Open(os.DevNull)
 		if err != nil {
 			return 0, err
 		}
 		defer devnull.Close()
-		f.stdin = devnull
+		eo.Stdin = devnull
 	}
-	if f.detach && p.Terminal {
+	if detach && p.Terminal {
 		return 0, errdefs.InvalidArgument("exec: -t with -d has no terminal to give")
 	}
-	return runExec(rc, p, f)
+	return runccli.Exec(rc, p, eo)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image"
@@ -137,7 +138,7 @@ func commitCommand(g *globals) *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Author, "author", "a", "", `author (e.g., "John Hannibal Smith <hannibal@a-team.com>")`)
 	fs.StringVarP(&o.Message, "message", "m", "", "commit message")
-	listVarP(fs, &o.Changes, "change", "c", "apply Dockerfile instruction to the created image")
+	cli.ListVarP(fs, &o.Changes, "change", "c", "apply Dockerfile instruction to the created image")
 	fs.BoolVarP(&o.Pause, "pause", "p", true, "pause the container during commit")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 )
@@ -280,7 +281,7 @@ func psCommand(g *globals) *cobra.Command {
 	f.BoolVarP(&latest, "latest", "l", false, "show the latest created container")
 	f.IntVarP(&last, "last", "n", -1, "show n last created containers")
 	f.StringVar(&format, "format", "", "Go template (\"table ...\" for a table with headers, or json)")
-	listVarP(f, &filters, "filter", "f", "filter output (id, name, status, label, exited, ancestor, before, since)")
+	cli.ListVarP(f, &filters, "filter", "f", "filter output (id, name, status, label, exited, ancestor, before, since)")
 	return cmd
 }
 

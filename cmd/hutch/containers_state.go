@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image/reference"
@@ -93,7 +94,7 @@ func renameCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rename CONTAINER NEW_NAME",
 		Short: "Rename a container",
-		Args:  exactArgs(2, "the container and its new name"),
+		Args:  cli.ExactArgs(2, "the container and its new name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.engine().Rename(context.Background(), args[0], args[1])
 		},
@@ -319,7 +320,7 @@ func containerPruneCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	listVarP(cmd.Flags(), &filters, "filter", "", "provide filter values (until=<timestamp>, label=<key>[=<value>], label!=...)")
+	cli.ListVarP(cmd.Flags(), &filters, "filter", "", "provide filter values (until=<timestamp>, label=<key>[=<value>], label!=...)")
 	return cmd
 }
 

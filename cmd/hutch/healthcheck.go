@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"hutch.dev/hutch/cmd/internal/cli"
 )
 
 func init() { moreTopCommands = append(moreTopCommands, healthcheckCommand) }
@@ -24,7 +25,7 @@ func healthcheckCommand(g *globals) *cobra.Command {
 				return err
 			}
 			if p.ExitCode != 0 {
-				return &exitCodeError{code: 1, err: fmt.Errorf("unhealthy: exit %d: %s", p.ExitCode, p.Output)}
+				return &cli.ExitCodeError{Code: 1, Err: fmt.Errorf("unhealthy: exit %d: %s", p.ExitCode, p.Output)}
 			}
 			fmt.Println("healthy")
 			return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/image"
 	"hutch.dev/hutch/image/reference"
@@ -1022,7 +1023,7 @@ func importCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	listVarP(cmd.Flags(), &changes, "change", "c", "Dockerfile instruction to apply: "+imagechange.Instructions)
+	cli.ListVarP(cmd.Flags(), &changes, "change", "c", "Dockerfile instruction to apply: "+imagechange.Instructions)
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message for the history")
 	return cmd
 }

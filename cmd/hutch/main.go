@@ -6,9 +6,11 @@
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
 
-// Command hutch is Hutch's one binary: the container engine, the OCI
-// runtime (as `hutch-runc` or `hutch runtime VERB`), and the hidden
-// `init` that becomes a container's first process.
+// Command hutch is Hutch's binary: the container engine, the OCI runtime
+// (as `hutch runtime VERB`, or started under the name hutch-runc; the
+// slimmer cmd/hutch-runc is the same command line alone), the monitor, and
+// (in C, before the Go runtime starts) the init that becomes a container's
+// first process.
 package main
 
 import (
@@ -20,6 +22,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
+	"hutch.dev/hutch/cmd/internal/runccli"
 	"hutch.dev/hutch/runtime"
 	// The monitor's C relay is a constructor too (see monitor/relay).
 	_ "hutch.dev/hutch/monitor/relay"
@@ -27,15 +31,13 @@ import (
 	_ "hutch.dev/hutch/runtime/nsenter"
 )
 
-var version = "0.1.0-dev"
-
 func main() {
 	runtime.TraceMain()
 	if filepath.Base(os.Args[0]) == "hutch-init" {
 		os.Exit(reaperMain(os.Args[1:]))
 	}
 	if filepath.Base(os.Args[0]) == "hutch-runc" {
-		os.Exit(runcMain("hutch-runc", os.Args[1:]))
+		os.Exit(runccli.Main("hutch-runc", os.Args[1:]))
 	}
 	os.Exit(hutchMain(os.Args[1:]))
 }
@@ -68,7 +70,7 @@ func hutchMain(args []string) int {
 	root := &cobra.Command{
 		Use:           "hutch",
 		Short:         "A daemonless container engine",
-		Version:       version,
+		Version:       cli.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -84,7 +86,7 @@ func hutchMain(args []string) int {
 		Short:              "The runc-compatible OCI runtime (same as hutch-runc)",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			os.Exit(runcMain("hutch runtime", args))
+			os.Exit(runccli.Main("hutch runtime", args))
 			return nil
 		},
 	})
@@ -93,12 +95,12 @@ func hutchMain(args []string) int {
 	if err := root.Execute(); err != nil {
 		// Docker's convention: the container's own status when it ran,
 		// 126/127 when its command could not be run, 125 for our errors.
-		var ec *exitCodeError
+		var ec *cli.ExitCodeError
 		if errors.As(err, &ec) {
-			if ec.err != nil {
-				fmt.Fprintf(os.Stderr, "hutch: %v\n", ec.err)
+			if ec.Err != nil {
+				fmt.Fprintf(os.Stderr, "hutch: %v\n", ec.Err)
 			}
-			return ec.code
+			return ec.Code
 		}
 		fmt.Fprintf(os.Stderr, "hutch: %v\n", err)
 		return 125

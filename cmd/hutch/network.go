@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/runflags"
@@ -92,14 +93,14 @@ func networkCreateCommand(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&driver, "driver", "d", "bridge", "driver (bridge only)")
-	listVarP(f, &subnets, "subnet", "", "subnet in CIDR form (one IPv4, one IPv6)")
-	listVarP(f, &gateways, "gateway", "", "gateway of the subnet of the same family")
-	listVarP(f, &ranges, "ip-range", "", "allocate container addresses from this part of the IPv4 subnet")
+	cli.ListVarP(f, &subnets, "subnet", "", "subnet in CIDR form (one IPv4, one IPv6)")
+	cli.ListVarP(f, &gateways, "gateway", "", "gateway of the subnet of the same family")
+	cli.ListVarP(f, &ranges, "ip-range", "", "allocate container addresses from this part of the IPv4 subnet")
 	f.BoolVar(&internal, "internal", false, "no route out of the network, no published ports")
 	f.BoolVar(&ipv6, "ipv6", false, "dual stack: with an IPv6 --subnet")
 	f.BoolVar(&attachable, "attachable", false, "accepted for Docker's sake (every network is)")
-	listVarP(f, &labels, "label", "", "set metadata on the network (KEY=VALUE)")
-	listVarP(f, &opts, "opt", "o", "driver options: mtu=N, com.docker.network.bridge.name=NAME")
+	cli.ListVarP(f, &labels, "label", "", "set metadata on the network (KEY=VALUE)")
+	cli.ListVarP(f, &opts, "opt", "o", "driver options: mtu=N, com.docker.network.bridge.name=NAME")
 	return cmd
 }
 
@@ -509,7 +510,7 @@ func networkLsCommand(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
 	cmd.Flags().StringVar(&format, "format", "", "Go template")
-	listVarP(cmd.Flags(), &filters, "filter", "f", "filter (name=, id=, driver=, label=, type=custom|builtin, dangling=)")
+	cli.ListVarP(cmd.Flags(), &filters, "filter", "f", "filter (name=, id=, driver=, label=, type=custom|builtin, dangling=)")
 	return cmd
 }
 
@@ -591,7 +592,7 @@ func networkPruneCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	listVarP(cmd.Flags(), &filters, "filter", "", "filter (label=, label!=, until=)")
+	cli.ListVarP(cmd.Flags(), &filters, "filter", "", "filter (label=, label!=, until=)")
 	return cmd
 }
 
@@ -609,7 +610,7 @@ func networkConnectCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.IP, "ip", "", "IPv4 address on the network")
-	listVarP(cmd.Flags(), &o.Aliases, "alias", "", "add a name for the container on the network")
+	cli.ListVarP(cmd.Flags(), &o.Aliases, "alias", "", "add a name for the container on the network")
 	return cmd
 }
 
@@ -656,10 +657,10 @@ func dnsServerCommand(g *globals) *cobra.Command {
 // addDNSFlags adds --dns, --dns-search, --dns-option and --add-host to
 // create and run.
 func (f *createFlags) addDNSFlags(fs *pflag.FlagSet) {
-	listVarP(fs, &f.dns, "dns", "", "set custom DNS servers")
-	listVarP(fs, &f.dnsSearch, "dns-search", "", "set custom DNS search domains (\".\" for none)")
-	listVarP(fs, &f.dnsOptions, "dns-option", "", "set DNS options (ndots:2)")
-	listVarP(fs, &f.addHosts, "add-host", "", "add a custom host-to-IP mapping (NAME:IP, IP may be host-gateway)")
+	cli.ListVarP(fs, &f.dns, "dns", "", "set custom DNS servers")
+	cli.ListVarP(fs, &f.dnsSearch, "dns-search", "", "set custom DNS search domains (\".\" for none)")
+	cli.ListVarP(fs, &f.dnsOptions, "dns-option", "", "set DNS options (ndots:2)")
+	cli.ListVarP(fs, &f.addHosts, "add-host", "", "add a custom host-to-IP mapping (NAME:IP, IP may be host-gateway)")
 }
 
 // dnsFlags checks and records the DNS flags. A container that shares

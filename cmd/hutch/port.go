@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 )
 
@@ -44,7 +45,7 @@ func portCommand(g *globals) *cobra.Command {
 				}
 				bs := ports[key]
 				if len(bs) == 0 {
-					return &exitCodeError{code: 1, err: errdefs.NotFound("no public port '%s' published for %s", key, args[0])}
+					return &cli.ExitCodeError{Code: 1, Err: errdefs.NotFound("no public port '%s' published for %s", key, args[0])}
 				}
 				for _, b := range bs {
 					fmt.Fprintln(out, b)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/engine"
 	"hutch.dev/hutch/image/reference"
 )
@@ -216,7 +217,7 @@ func systemPruneCommand(g *globals) *cobra.Command {
 	fl.BoolVarP(&all, "all", "a", false, "remove all unused images, not just dangling ones")
 	fl.BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	fl.BoolVar(&volumes, "volumes", false, "prune anonymous volumes")
-	listVarP(fl, &filters, "filter", "", "provide filter values for containers (until=<timestamp>, label=<key>[=<value>], label!=...)")
+	cli.ListVarP(fl, &filters, "filter", "", "provide filter values for containers (until=<timestamp>, label=<key>[=<value>], label!=...)")
 	return cmd
 }
 
@@ -231,7 +232,7 @@ func infoCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in.ServerVersion = version
+			in.ServerVersion = cli.Version
 			out := cmd.OutOrStdout()
 			if format != "" {
 				return printRows(out, format, []*engine.Info{in}, nil)
@@ -311,7 +312,7 @@ type versionComponent struct {
 // buildVersion fills the parts both sections share from the binary's
 // build information (the Git commit when built from a checkout).
 func buildVersion() versionPart {
-	p := versionPart{Version: version, GoVersion: goruntime.Version(), Os: goruntime.GOOS, Arch: goruntime.GOARCH}
+	p := versionPart{Version: cli.Version, GoVersion: goruntime.Version(), Os: goruntime.GOOS, Arch: goruntime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		var modified bool
 		for _, s := range bi.Settings {
@@ -345,8 +346,8 @@ func versionCommand(g *globals) *cobra.Command {
 			v.Client.Platform.Name = "Hutch"
 			v.Server.Platform.Name = "Hutch Engine (daemonless)"
 			v.Server.Components = []versionComponent{
-				{Name: "Engine", Version: version, Details: map[string]string{"GitCommit": v.Server.GitCommit, "GoVersion": v.Server.GoVersion}},
-				{Name: "hutch-runc", Version: version, Details: map[string]string{"GitCommit": "built in"}},
+				{Name: "Engine", Version: cli.Version, Details: map[string]string{"GitCommit": v.Server.GitCommit, "GoVersion": v.Server.GoVersion}},
+				{Name: "hutch-runc", Version: cli.Version, Details: map[string]string{"GitCommit": "built in"}},
 			}
 			out := cmd.OutOrStdout()
 			if format != "" {
@@ -378,7 +379,7 @@ func versionCommand(g *globals) *cobra.Command {
 			kv(2, "OS/Arch", v.Server.Os+"/"+v.Server.Arch)
 			fmt.Fprintln(out, " OCI runtime:")
 			kv(2, "Name", "hutch-runc (built in)")
-			kv(2, "Version", version)
+			kv(2, "Version", cli.Version)
 			return nil
 		},
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/runflags"
 	"hutch.dev/hutch/volume"
@@ -57,8 +58,8 @@ func volumeCreateCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&driver, "driver", "d", "local", "volume driver name")
-	listVarP(cmd.Flags(), &labels, "label", "", "set metadata for a volume")
-	listVarP(cmd.Flags(), &opts, "opt", "o", "driver options (type=, device=, o=)")
+	cli.ListVarP(cmd.Flags(), &labels, "label", "", "set metadata for a volume")
+	cli.ListVarP(cmd.Flags(), &opts, "opt", "o", "driver options (type=, device=, o=)")
 	return cmd
 }
 
@@ -120,7 +121,7 @@ func volumeLsCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display volume names")
 	cmd.Flags().StringVar(&format, "format", "", "Go template")
-	listVarP(cmd.Flags(), &filters, "filter", "f", "filter (name=, label=, driver=, dangling=)")
+	cli.ListVarP(cmd.Flags(), &filters, "filter", "f", "filter (name=, label=, driver=, dangling=)")
 	return cmd
 }
 
@@ -228,6 +229,6 @@ func volumePruneCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused volumes, not just anonymous ones")
-	listVarP(cmd.Flags(), &filters, "filter", "", "filter (label=, label!=)")
+	cli.ListVarP(cmd.Flags(), &filters, "filter", "", "filter (label=, label!=)")
 	return cmd
 }

@@ -1,4 +1,4 @@
-package main
+package runccli
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/runtime"
 	"hutch.dev/hutch/runtime/specconv"
@@ -100,7 +101,7 @@ func (g *runcGlobals) listCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [flags]",
 		Short: "List the containers under --root",
-		Args:  exactArgs(0, "no arguments"),
+		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cs, err := runtime.List(g.root)
 			if err != nil {
@@ -138,7 +139,7 @@ func (g *runcGlobals) listCmd() *cobra.Command {
 func (g *runcGlobals) pauseCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "pause CONTAINER_ID", Short: "Freeze every process of a container",
-		Args: exactArgs(1, "a container id"),
+		Args: cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
@@ -152,7 +153,7 @@ func (g *runcGlobals) pauseCmd() *cobra.Command {
 func (g *runcGlobals) resumeCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "resume CONTAINER_ID", Short: "Thaw a paused container",
-		Args: exactArgs(1, "a container id"),
+		Args: cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
@@ -176,7 +177,7 @@ func (g *runcGlobals) eventsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "events [flags] CONTAINER_ID",
 		Short: "Print the container's resource usage (--stats once, else every --interval) and OOM events",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
@@ -224,7 +225,7 @@ func specCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "spec [flags]",
 		Short: "Write a default config.json into the bundle",
-		Args:  exactArgs(0, "no arguments"),
+		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s := spec.Default()
 			if rootless {
@@ -253,7 +254,7 @@ func featuresCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "features",
 		Short: "Print what this runtime supports (runtime-spec features.json)",
-		Args:  exactArgs(0, "no arguments"),
+		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return printJSON(runtimeFeatures())
 		},
@@ -293,7 +294,7 @@ func runtimeFeatures() *features.Features {
 			IntelRdt:        &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},
 		},
-		Annotations:                        map[string]string{"org.opencontainers.runc.checkpoint.enabled": "false", "io.hutch.version": version},
+		Annotations:                        map[string]string{"org.opencontainers.runc.checkpoint.enabled": "false", "io.hutch.version": cli.Version},
 		PotentiallyUnsafeConfigAnnotations: nil,
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package runccli
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/signame"
 	"hutch.dev/hutch/runtime"
@@ -27,7 +28,7 @@ func (g *runcGlobals) createCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [flags] CONTAINER_ID",
 		Short: "Create a container: namespaces, rootfs and cgroup ready, waiting for start",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.SystemdCgroup = g.systemdCgroup
 			_, err := runtime.Create(g.root, args[0], o)
@@ -42,7 +43,7 @@ func (g *runcGlobals) startCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "start CONTAINER_ID",
 		Short: "Start the user process of a created container",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
@@ -59,7 +60,7 @@ func (g *runcGlobals) runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] CONTAINER_ID",
 		Short: "Create and start a container, and wait for it unless detached",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.SystemdCgroup = g.systemdCgroup
 			code, err := runForeground(g.root, args[0], o, detach, keep)
@@ -67,7 +68,7 @@ func (g *runcGlobals) runCmd() *cobra.Command {
 				return err
 			}
 			if code != 0 {
-				return &exitCodeError{code: code}
+				return &cli.ExitCodeError{Code: code}
 			}
 			return nil
 		},
@@ -82,7 +83,7 @@ func (g *runcGlobals) stateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "state CONTAINER_ID",
 		Short: "Print the container's state as the runtime spec defines it",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
@@ -164,7 +165,7 @@ func (g *runcGlobals) deleteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete [flags] CONTAINER_ID",
 		Short: "Delete a stopped container (and its cgroup and state)",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {

@@ -1,4 +1,4 @@
-package main
+package runccli
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 )
 
@@ -28,29 +29,14 @@ type runcGlobals struct {
 	logFile io.Writer
 }
 
-// exitCodeError lets a command choose the process exit status (run and
-// exec return the container process's status).
-// err, when set, is printed first (a container that could not start).
-type exitCodeError struct {
-	code int
-	err  error
-}
-
-func (e *exitCodeError) Error() string {
-	if e.err != nil {
-		return e.err.Error()
-	}
-	return fmt.Sprintf("exit status %d", e.code)
-}
-
-func (e *exitCodeError) Unwrap() error { return e.err }
-
-func runcMain(name string, args []string) int {
+// Main runs the runc command line named name (hutch-runc, or
+// "hutch runtime") with args and returns the exit status.
+func Main(name string, args []string) int {
 	g := &runcGlobals{}
 	root := &cobra.Command{
 		Use:           name,
 		Short:         "Hutch's OCI runtime, with runc's command line",
-		Version:       version + "\nspec: 1.3.0",
+		Version:       cli.Version + "\nspec: 1.3.0",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -77,9 +63,9 @@ func runcMain(name string, args []string) int {
 	if err == nil {
 		return 0
 	}
-	var ec *exitCodeError
+	var ec *cli.ExitCodeError
 	if errors.As(err, &ec) {
-		return ec.code
+		return ec.Code
 	}
 	g.logError(name, err)
 	return 1
@@ -153,15 +139,5 @@ func unsupportedCmd(name string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return errdefs.NotImplemented("%s is not supported by hutch-runc", name)
 		},
-	}
-}
-
-// exactArgs is cobra.ExactArgs with runc's wording.
-func exactArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return errdefs.InvalidArgument("%s: expects %s, got %d argument(s)", cmd.Name(), what, len(args))
-		}
-		return nil
 	}
 }

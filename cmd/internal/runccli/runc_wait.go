@@ -1,12 +1,10 @@
-package main
+package runccli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,21 +12,27 @@ import (
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/fdpass"
 	"hutch.dev/hutch/runtime"
+	"hutch.dev/hutch/runtime/specconv"
 )
 
 // runForeground is runc's `run`: create, start and, unless detached, wait
 // for the init with signals forwarded and the terminal relayed, then
 // delete the container.
 func runForeground(root, id string, o runtime.CreateOptions, detach, keep bool) (int, error) {
-	terminal, err := bundleWantsTerminal(o.Bundle)
-	if err != nil {
-		return 0, err
+	// The config is read once, here: whether the process wants a
+	// terminal decides the relay, and Create takes it as it is. A config
+	// that does not load is left to Create, which reports it.
+	terminal := false
+	if spec, err := specconv.LoadBundle(o.Bundle); err == nil {
+		o.Spec = spec
+		terminal = spec.Process.Terminal
 	}
 	var relay *ttyRelay
 	if terminal && o.ConsoleSocket == "" {
 		if detach {
 			return 0, errdefs.InvalidArgument("process.terminal is true: --detach needs --console-socket")
 		}
+		var err error
 		relay, err = newTTYRelay()
 		if err != nil {
 			return 0, err
@@ -44,8 +48,8 @@ func runForeground(root, id string, o runtime.CreateOptions, detach, keep bool) 
 			return 0, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
 		}
 		sigs = make(chan os.Signal, 128)
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		registered := notifyAll(sigs)
+		defer func() { registered(); signal.Stop(sigs) }()
 	}
 	c, err := runtime.Create(root, id, o)
 	if err != nil {
@@ -76,21 +80,6 @@ func runForeground(root, id string, o runtime.CreateOptions, detach, keep bool) 
 	return code, nil
 }
 
-func bundleWantsTerminal(bundle string) (bool, error) {
-	var cfg struct {
-		Process *struct {
-			Terminal bool `json:"terminal"`
-		} `json:"process"`
-	}
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return false, nil // create reports the missing config properly
-	}
-	if json.Unmarshal(data, &cfg) != nil || cfg.Process == nil {
-		return false, nil
-	}
-	return cfg.Process.Terminal, nil
-}
 
 // waitProcess forwards signals to pid and reaps children until pid exits;
 // it returns the exit status the shell convention gives (128+signal).
@@ -222,4 +211,19 @@ func (t *ttyRelay) Close() {
 	}
 	t.local.Close()
 	t.remote.Close()
+}
+
+// notifyAll asks for every signal on sigs, in the background, and
+// returns a function that waits until that is done. Registering is a
+// round trip with the Go runtime's signal thread per signal (some 65),
+// 2-3 ms on our machines, which overlaps with create this way. A signal
+// in that window acts as it would have a moment earlier, before
+// registration began.
+func notifyAll(sigs chan os.Signal) (registered func()) {
+	done := make(chan struct{})
+	go func() {
+		signal.Notify(sigs)
+		close(done)
+	}()
+	return func() { <-done }
 }

@@ -1,4 +1,4 @@
-package main
+package runccli
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/runtime"
 )
@@ -61,7 +62,7 @@ func (g *runcGlobals) execCmd() *cobra.Command {
 				return err
 			}
 			if code != 0 {
-				return &exitCodeError{code: code}
+				return &cli.ExitCodeError{Code: code}
 			}
 			return nil
 		},
@@ -72,10 +73,10 @@ func (g *runcGlobals) execCmd() *cobra.Command {
 	fl.StringVarP(&f.process, "process", "p", "", "JSON file with the process to run (runtime-spec process)")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal")
 	fl.StringVar(&f.cwd, "cwd", "", "working directory in the container")
-	listVarP(fl, &f.env, "env", "e", "set an environment variable (KEY=VALUE)")
+	cli.ListVarP(fl, &f.env, "env", "e", "set an environment variable (KEY=VALUE)")
 	fl.StringVarP(&f.user, "user", "u", "", "UID[:GID] to run as")
-	listVarP(fl, &f.addGids, "additional-gids", "g", "additional group ids")
-	listVarP(fl, &f.caps, "cap", "c", "add a capability")
+	cli.ListVarP(fl, &f.addGids, "additional-gids", "g", "additional group ids")
+	cli.ListVarP(fl, &f.caps, "cap", "c", "add a capability")
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs")
 	fl.BoolVarP(&f.detach, "detach", "d", false, "do not wait for the process")
 	fl.StringVar(&f.pidFile, "pid-file", "", "file to write the process's pid to")
@@ -185,8 +186,8 @@ func runExec(c *runtime.Container, p *specs.Process, f *execFlags) (int, error) 
 			return 0, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
 		}
 		sigs = make(chan os.Signal, 128)
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		registered := notifyAll(sigs)
+		defer func() { registered(); signal.Stop(sigs) }()
 	}
 	pid, err := c.Exec(opts)
 	if err != nil {
@@ -206,4 +207,18 @@ func runExec(c *runtime.Container, p *specs.Process, f *execFlags) (int, error) 
 		relay.drain()
 	}
 	return code, nil
+}
+
+// ExecOptions are what `hutch exec` sets of an exec in the foreground.
+type ExecOptions struct {
+	Detach bool
+	// Stdin replaces our stdin for the process (nil: ours).
+	Stdin *os.File
+}
+
+// Exec runs p in the container as `hutch-runc exec` does: in the
+// foreground as the subreaper with signals forwarded and a terminal
+// relayed, or detached. It returns the process's exit status.
+func Exec(c *runtime.Container, p *specs.Process, o ExecOptions) (int, error) {
+	return runExec(c, p, &execFlags{detach: o.Detach, stdin: o.Stdin})
 }

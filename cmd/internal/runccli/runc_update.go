@@ -1,4 +1,4 @@
-package main
+package runccli
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/runtime"
 )
@@ -28,7 +29,7 @@ func (g *runcGlobals) updateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update [flags] CONTAINER_ID",
 		Short: "Change the resource limits of a running container",
-		Args:  exactArgs(1, "a container id"),
+		Args:  cli.ExactArgs(1, "a container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
