@@ -85,13 +85,17 @@ void init_trace(const char *what)
 
 // --- the sync socket ---
 
-static int write_all(int fd, const char *p, size_t len)
+int write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
 			return -1;
 		}
 		p += n;

@@ -232,6 +232,8 @@ void init_trace(const char *what);
 // hutch_init runs the container init (or an exec'd process) from the
 // config read on sync_fd; it never returns.
 void hutch_init(int sync_fd) __attribute__((noreturn));
+// write_all writes all of p to fd (EINTR retried); -1 with errno.
+int write_all(int fd, const char *p, size_t len);
 // sync_send_type writes {"type":"<t>"} as one line to the parent.
 int sync_send_type(struct init_config *c, const char *type);
 // sync_expect reads one line and fails unless it is {"type":"<t>"}.

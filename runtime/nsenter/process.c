@@ -84,25 +84,6 @@
 #define SYS_SETRESUID_ SYS_setresuid
 #endif
 
-static int write_full(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 // --- network, keyring, console, names ---
 
 int loopback_up(void)
@@ -270,7 +251,7 @@ static int write_proc_file(const char *path, const char *s)
 	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	int rc = write_full(fd, s, strlen(s));
+	int rc = write_all(fd, s, strlen(s));
 	int saved = errno;
 	close(fd);
 	errno = saved;
@@ -968,7 +949,7 @@ static int run_hook(struct hook *h, const char *state)
 		return -1;
 	}
 	int rc = -1;
-	if (write_full(in, state ? state : "", state ? strlen(state) : 0) < 0 || lseek(in, 0, SEEK_SET) < 0) {
+	if (write_all(in, state ? state : "", state ? strlen(state) : 0) < 0 || lseek(in, 0, SEEK_SET) < 0) {
 		fail("write the state for the hook");
 	} else {
 		// An ignored SIGCHLD (inherited across exec) would have the
