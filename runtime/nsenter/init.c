@@ -601,25 +601,29 @@ static void exit_on_signal(int sig)
 // and the kernel drops a signal to such a process unless it has a handler
 // (only SIGKILL and SIGSTOP get through). `kill ID TERM` of a created
 // container must still end it, as it does with runc (whose Go init has
-// handlers for everything). execve resets these handlers to the default;
-// nothing is ignored or blocked, so the container's process inherits the
-// usual dispositions.
+// handlers for everything). execve resets these handlers to the default.
+// As the Go runtime does, an ignored SIGHUP or SIGINT (nohup) is left
+// ignored; every other signal reaches the container's process with its
+// default action, whatever the runtime's caller ignored.
 static void catch_fatal_signals(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, old;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = exit_on_signal;
 	sigemptyset(&sa.sa_mask);
-	for (int sig = 1; sig < SIGRTMIN; sig++) {
+	for (int sig = 1; sig <= SIGRTMAX; sig++) {
 		switch (sig) {
 		case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGCONT: case SIGURG:
 		case SIGWINCH: case SIGTSTP: case SIGTTIN: case SIGTTOU:
 			continue; // not catchable, or not fatal by default
 		}
+		if (sig >= 32 && sig < SIGRTMIN)
+			continue; // glibc's own
+		if ((sig == SIGHUP || sig == SIGINT) && sigaction(sig, NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
 		sigaction(sig, &sa, NULL);
 	}
-	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
-		sigaction(sig, &sa, NULL);
 }
 
 void hutch_init(int sync_fd)
