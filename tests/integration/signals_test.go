@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"hutch.dev/hutch/internal/testbundle"
 )
 
 // TestSignalsRunForwards: `run` in the foreground passes the signals it
@@ -69,5 +71,26 @@ func TestSignalsKillCreated(t *testing.T) {
 			r.ok("delete", id)
 			r.assertNothingLeft(id)
 		})
+	}
+}
+
+// TestSignalsDispositionsReset: the container's process starts with the
+// default action for every signal, even those its runtime's caller ignored
+// (as a shell ignores SIGQUIT for a background job): the init, which
+// catches them while it sets up, leaves nothing of its own behind.
+func TestSignalsDispositionsReset(t *testing.T) {
+	r := newRuntime(t)
+	r.wrap = []string{"sh", "-c", `trap "" QUIT TERM USR1 PIPE; exec "$0" "$@"`}
+	b := testbundle.New(t, testbundle.WithArgs("cat", "/proc/self/status"))
+	out := r.output(b, newID(t))
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "SigIgn:") || strings.HasPrefix(line, "SigBlk:") || strings.HasPrefix(line, "SigCgt:") {
+			if v := strings.TrimSpace(line[7:]); strings.Trim(v, "0") != "" {
+				t.Errorf("container process %s, want no signal ignored, blocked or caught", line)
+			}
+		}
+	}
+	if !strings.Contains(out, "SigIgn:") {
+		t.Fatalf("no SigIgn in the container's /proc/self/status:\n%s", out)
 	}
 }
