@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +593,22 @@ static int setns_init(struct init_config *c)
 	return finish_and_exec(c);
 }
 
+// reset_ignored_raw gives an ignored signal its default action back with
+// the raw syscall, for the signals glibc keeps for itself (32 and 33): a
+// caller that ignored them must not pass that on to the container.
+static void reset_ignored_raw(int sig)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} act, old;
+	memset(&act, 0, sizeof(act));
+	if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0 && old.handler == (void *)SIG_IGN)
+		syscall(SYS_rt_sigaction, sig, &act, NULL, sizeof(uint64_t)); // SIG_DFL
+}
+
 static void exit_on_signal(int sig)
 {
 	_exit(128 + sig);
@@ -617,8 +634,10 @@ static void catch_fatal_signals(void)
 		case SIGWINCH: case SIGTSTP: case SIGTTIN: case SIGTTOU:
 			continue; // not catchable, or not fatal by default
 		}
-		if (sig >= 32 && sig < SIGRTMIN)
-			continue; // glibc's own
+		if (sig >= 32 && sig < SIGRTMIN) {
+			reset_ignored_raw(sig); // glibc's own: its sigaction refuses them
+			continue;
+		}
 		if ((sig == SIGHUP || sig == SIGINT) && sigaction(sig, NULL, &old) == 0 &&
 		    old.sa_handler == SIG_IGN)
 			continue;
