@@ -15,6 +15,10 @@ import (
 type Manager interface {
 	// Apply creates the cgroup(s) when missing and moves pid into them.
 	Apply(pid int) error
+	// Enter moves pid into the cgroup(s), which must exist: a process
+	// joining a container (exec) must never bring back the cgroups of a
+	// container that is being deleted.
+	Enter(pid int) error
 	// Set writes the resource limits. Fields left nil are not touched, so
 	// Set also serves live updates.
 	Set(r *specs.LinuxResources) error

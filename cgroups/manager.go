@@ -134,6 +134,15 @@ func (m *manager) Apply(pid int) error {
 	return nil
 }
 
+func (m *manager) Enter(pid int) error {
+	for _, p := range m.parts() {
+		if err := p.Enter(pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *manager) Stats() (*Stats, error) {
 	s := &Stats{}
 	for _, p := range m.parts() {

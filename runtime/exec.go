@@ -74,7 +74,7 @@ func (c *Container) Exec(opts ExecOptions) (int, error) {
 		Stdin:  orFile(opts.Stdin, os.Stdin),
 		Stdout: orFile(opts.Stdout, os.Stdout),
 		Stderr: orFile(opts.Stderr, os.Stderr),
-		Cgroup: mgr,
+		Cgroup: mgr, JoinCgroup: true,
 	}
 	for i := 0; i < opts.PreserveFds; i++ {
 		req.Preserved = append(req.Preserved, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))

@@ -40,6 +40,9 @@ type spawnRequest struct {
 	// Cgroup, when set, receives the child before it creates any
 	// namespace, so that a new cgroup namespace is rooted at it.
 	Cgroup cgroups.Manager
+	// JoinCgroup: Cgroup is an existing container's (exec), entered
+	// without creating anything.
+	JoinCgroup bool
 }
 
 // joins reports whether the request joins a namespace of one of the types.
@@ -78,11 +81,11 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	}
 	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	defer childSock.Close()
 
 	exe, err := protectedExe()
 	if err != nil {
 		parentSock.Close()
+		childSock.Close()
 		return nil, err
 	}
 	defer exe.Close()
@@ -117,12 +120,17 @@ func spawn(r *spawnRequest) (*spawned, error) {
 	// a v1 host (ten hierarchies). The child only waits for them before
 	// it makes namespaces (Apply with its pid, below).
 	made := make(chan error, 1)
-	if r.Cgroup != nil {
+	if r.Cgroup != nil && !r.JoinCgroup {
 		go func() { made <- r.Cgroup.Apply(-1) }()
 	} else {
 		made <- nil
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// Only the child may hold its end: a child that dies (killed by a
+	// delete --force of the container it was joining, say) must give us
+	// EOF, not a read that waits for ever.
+	childSock.Close()
+	if err != nil {
 		<-made
 		parentSock.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
@@ -139,7 +147,11 @@ func spawn(r *spawnRequest) (*spawned, error) {
 		return fail(err)
 	}
 	if r.Cgroup != nil {
-		if err := r.Cgroup.Apply(cmd.Process.Pid); err != nil {
+		enter := r.Cgroup.Apply
+		if r.JoinCgroup {
+			enter = r.Cgroup.Enter
+		}
+		if err := enter(cmd.Process.Pid); err != nil {
 			return fail(err)
 		}
 	}

@@ -204,6 +204,15 @@ func (m *Manager) Apply(pid int) error {
 	return err
 }
 
+func (m *Manager) Enter(pid int) error {
+	for _, dir := range m.dirs() {
+		if err := cgfs.Write(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // mainDir is the directory whose tree lists the container's processes:
 // every v1 hierarchy holds every process, so any one will do, but the
 // freezer's is the one that freezing acts on.

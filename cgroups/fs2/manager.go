@@ -230,6 +230,10 @@ func (m *Manager) Apply(pid int) error {
 	return err
 }
 
+func (m *Manager) Enter(pid int) error {
+	return cgfs.Write(m.dir, "cgroup.procs", strconv.Itoa(pid))
+}
+
 func (m *Manager) Pids() ([]int, error) { return cgfs.Procs(m.dir) }
 
 func (m *Manager) Stats() (*stats.Stats, error) {

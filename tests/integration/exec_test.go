@@ -1,13 +1,16 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -195,4 +198,46 @@ func TestExecStoppedContainer(t *testing.T) {
 	}
 	res = r.fails("exec", "no-such-container-"+id, "true")
 	assertOneLineError(t, res, "does not exist")
+}
+
+// TestExecRacesDeleteForce: execs started while `delete --force` removes
+// the container each end, with the process's status or an error, and
+// never wait for ever. delete --force kills whatever is in the container's
+// cgroup, and an exec's child is put there before it joins the
+// namespaces: the runtime once kept its own copy of that child's socket
+// end and then waited for a line that could never come.
+func TestExecRacesDeleteForce(t *testing.T) {
+	r := newRuntime(t)
+	for round := 0; round < 5; round++ {
+		id, _ := execTarget(t, r)
+		var wg sync.WaitGroup
+		stuck := make(chan string, 16)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 40; i++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					out, _ := r.command(ctx, "exec", id, "true").CombinedOutput()
+					timedOut := ctx.Err() != nil
+					cancel()
+					if timedOut {
+						stuck <- fmt.Sprintf("exec %s did not end: %s", id, out)
+						return
+					}
+					if strings.Contains(string(out), "does not exist") {
+						return // the container is gone: the race is over
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round*7) * time.Millisecond)
+		r.ok("delete", "--force", id)
+		wg.Wait()
+		close(stuck)
+		for msg := range stuck {
+			t.Error(msg)
+		}
+		r.assertNothingLeft(id)
+	}
 }
