@@ -455,3 +455,33 @@ func TestRealV1Devices(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRealEnter: Enter moves a process into existing cgroups and, when
+// they are gone, fails without making any (an exec racing a delete).
+func TestRealEnter(t *testing.T) {
+	m := newManager(t)
+	g := startGated(t, "exec sleep 100")
+	defer g.cmd.Process.Kill()
+	if err := m.Enter(g.pid()); err == nil {
+		t.Fatal("Enter before the cgroups exist succeeded")
+	}
+	for ctl, dir := range m.Paths() {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Enter made the %s cgroup %s", ctl, dir)
+		}
+	}
+	if err := m.Apply(-1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Enter(g.pid()); err != nil {
+		t.Fatal(err)
+	}
+	if pids := must(m.Pids()); !slices.Contains(pids, g.pid()) {
+		t.Errorf("Pids() after Enter = %v, want %d among them", pids, g.pid())
+	}
+	_ = g.cmd.Process.Kill()
+	_ = g.cmd.Wait()
+	if err := m.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+}
