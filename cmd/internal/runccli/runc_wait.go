@@ -80,7 +80,6 @@ func runForeground(root, id string, o runtime.CreateOptions, detach, keep bool) 
 	return code, nil
 }
 
-
 // waitProcess forwards signals to pid and reaps children until pid exits;
 // it returns the exit status the shell convention gives (128+signal).
 func waitProcess(pid int, sigs chan os.Signal, relay *ttyRelay) int {
