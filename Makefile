@@ -1,4 +1,4 @@
-# Hutch. `make` builds bin/hutch and bin/hutch-runc; `make test` runs
+# Hutch. `make` builds bin/hutch and the bin/hutch-runc link; `make test` runs
 # every test (as root); `make deps` installs what those need on Debian 12.
 
 GO       ?= go
@@ -18,7 +18,7 @@ all: build
 
 build: bin/hutch bin/hutch-runc
 
-# Static binaries: the runtime starts its binary twice per container (the
+# A static binary: the runtime starts hutch twice per container (the
 # command, then the container's init), and a dynamic one spends about a
 # millisecond of each start in the dynamic loader. libseccomp.a comes with
 # libseccomp-dev; netgo and osusergo keep glibc's NSS (which cannot work
@@ -29,15 +29,12 @@ STATIC_FLAGS = -tags netgo,osusergo -ldflags '-linkmode external -extldflags "-s
 bin/hutch: FORCE
 	$(GO) build $(GOFLAGS) $(STATIC_FLAGS) -o $@ ./cmd/hutch
 
-# The OCI runtime alone (cmd/hutch-runc): the same command line as
-# `hutch runtime`, linking only the runtime, so each start is cheaper.
-bin/hutch-runc: FORCE
-	rm -f $@
-	$(GO) build $(GOFLAGS) $(STATIC_FLAGS) -o $@ ./cmd/hutch-runc
+bin/hutch-runc: bin/hutch
+	ln -sfn hutch $@
 
 install: build
 	install -D -m 0755 bin/hutch $(DESTDIR)$(BINDIR)/hutch
-	install -D -m 0755 bin/hutch-runc $(DESTDIR)$(BINDIR)/hutch-runc
+	ln -sfn hutch $(DESTDIR)$(BINDIR)/hutch-runc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hutch-runc $(DESTDIR)$(BINDIR)/hutch
@@ -62,8 +59,7 @@ test-integration: build
 	@if [ -z "$$($(GO) list ./tests/integration/... 2>/dev/null)" ]; then \
 		echo "test-integration: no integration tests yet"; \
 	else \
-		HUTCH_BIN=$(CURDIR)/bin/hutch HUTCH_RUNC=$(CURDIR)/bin/hutch-runc \
-			$(GO) test $(GOFLAGS) -count=1 -p 1 \
+		HUTCH_BIN=$(CURDIR)/bin/hutch $(GO) test $(GOFLAGS) -count=1 -p 1 \
 			-timeout $(TESTTIMEOUT) ./tests/integration/...; \
 	fi
 

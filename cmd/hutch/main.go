@@ -6,10 +6,9 @@
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
 
-// Command hutch is Hutch's binary: the container engine, the OCI runtime
-// (as `hutch runtime VERB`, or started under the name hutch-runc; the
-// slimmer cmd/hutch-runc is the same command line alone), the monitor, and
-// (in C, before the Go runtime starts) the init that becomes a container's
+// Command hutch is Hutch's one binary: the container engine, the OCI
+// runtime (as `hutch-runc` or `hutch runtime VERB`), the monitor, and (in
+// C, before the Go runtime starts) the init that becomes a container's
 // first process.
 package main
 

@@ -2,13 +2,11 @@
 // starts real containers as root through the built binary, with its own
 // --root and its own container ids, and removes only what it made.
 //
-//	make build
-//	HUTCH_BIN=$PWD/bin/hutch HUTCH_RUNC=$PWD/bin/hutch-runc go test -count=1 -p 1 ./tests/integration/...
+//	go build -o bin/hutch ./cmd/hutch && ln -sf hutch bin/hutch-runc
+//	go test -count=1 -p 1 ./tests/integration/...
 //
-// HUTCH_BIN names the hutch binary (default ../../bin/hutch). HUTCH_RUNC
-// names the runtime the runtime tests run (bin/hutch-runc, built from
-// cmd/hutch-runc); without it they run HUTCH_BIN through a hutch-runc
-// symbolic link, which speaks the same command line.
+// HUTCH_BIN names the binary (default ../../bin/hutch); it is run through a
+// hutch-runc symbolic link so that it speaks runc's command line.
 package integration
 
 import (
@@ -34,7 +32,7 @@ import (
 var (
 	// hutchBin is the absolute path of the hutch binary under test.
 	hutchBin string
-	// runcPath is HUTCH_RUNC, or a hutch-runc symbolic link to hutchBin.
+	// runcPath is a hutch-runc symbolic link to hutchBin.
 	runcPath string
 )
 
@@ -63,14 +61,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	runcPath = filepath.Join(dir, "hutch-runc")
-	if r := os.Getenv("HUTCH_RUNC"); r != "" {
-		if runcPath, err = filepath.Abs(r); err == nil {
-			_, err = os.Stat(runcPath)
-		}
-	} else {
-		err = os.Symlink(hutchBin, runcPath)
-	}
-	if err != nil {
+	if err := os.Symlink(hutchBin, runcPath); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
