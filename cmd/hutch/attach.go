@@ -59,7 +59,7 @@ func startAttached(e *engine.Engine, c *engine.Container, stdin, tty bool) (int,
 func relay(conn net.Conn, stdin, tty bool, sigs chan os.Signal) (int, error) {
 	fw := monitor.NewFrameWriter(conn)
 	if tty && isTerminal(os.Stdin) {
-		if restore, err := makeRaw(int(os.Stdin.Fd())); err == nil {
+		if restore, err := cli.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			defer restore()
 		}
 		winch := make(chan os.Signal, 4)
@@ -119,25 +119,6 @@ func relay(conn net.Conn, stdin, tty bool, sigs chan os.Signal) (int, error) {
 			return 0, startError(errdefs.FailedPrecondition("%s", p))
 		}
 	}
-}
-
-// makeRaw puts the terminal fd in raw mode and returns the undo.
-func makeRaw(fd int) (func(), error) {
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, err
-	}
-	saved := *tio
-	raw := *tio
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
-		return nil, err
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, &saved) }, nil
 }
 
 func attachCommand(g *globals) *cobra.Command {

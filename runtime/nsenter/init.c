@@ -239,30 +239,46 @@ static void strv_add(struct strv *l, char *s)
 
 #define ADD(arr, n) ((arr) = grow((arr), (n), sizeof(*(arr))), &(arr)[(n)++])
 
-static int parse_mount(struct mount_entry *m, const unsigned char *p, uint32_t len)
+// each_record calls field(obj, tag, value, length) for every record of a
+// sequence (a compound's payload, or the whole config); -1 when the
+// sequence is malformed.
+typedef void (*field_fn)(void *obj, int tag, const unsigned char *v, uint32_t l);
+
+static int each_record(const unsigned char *p, size_t len, field_fn field, void *obj)
 {
 	struct reader r = {p, p + len};
 	int tag, rc;
 	const unsigned char *v;
 	uint32_t l;
-	while ((rc = next_record(&r, &tag, &v, &l)) > 0) {
-		switch (tag) {
-		case M_DEST: m->dest = get_str(v, l); break;
-		case M_SOURCE: m->source = get_str(v, l); break;
-		case M_TYPE: m->type = get_str(v, l); break;
-		case M_FLAGS: m->flags = (unsigned long)get_int(v, l); break;
-		case M_DATA: m->data = get_str(v, l); break;
-		case M_BIND: m->bind = (int)get_int(v, l); break;
-		case M_RECURSIVE: m->recursive = (int)get_int(v, l); break;
-		case M_COPYUP: m->copyup = (int)get_int(v, l); break;
-		case M_PROPAGATION:
-			if (m->npropagation < 8)
-				m->propagation[m->npropagation++] = (unsigned long)get_int(v, l);
-			break;
-		case M_ATTR_SET: m->attr_set = (uint64_t)get_int(v, l); break;
-		case M_ATTR_CLR: m->attr_clr = (uint64_t)get_int(v, l); break;
-		}
+	while ((rc = next_record(&r, &tag, &v, &l)) > 0)
+		field(obj, tag, v, l);
+	return rc;
+}
+
+static void mount_field(void *obj, int tag, const unsigned char *v, uint32_t l)
+{
+	struct mount_entry *m = obj;
+	switch (tag) {
+	case M_DEST: m->dest = get_str(v, l); break;
+	case M_SOURCE: m->source = get_str(v, l); break;
+	case M_TYPE: m->type = get_str(v, l); break;
+	case M_FLAGS: m->flags = (unsigned long)get_int(v, l); break;
+	case M_DATA: m->data = get_str(v, l); break;
+	case M_BIND: m->bind = (int)get_int(v, l); break;
+	case M_RECURSIVE: m->recursive = (int)get_int(v, l); break;
+	case M_COPYUP: m->copyup = (int)get_int(v, l); break;
+	case M_PROPAGATION:
+		if (m->npropagation < 8)
+			m->propagation[m->npropagation++] = (unsigned long)get_int(v, l);
+		break;
+	case M_ATTR_SET: m->attr_set = (uint64_t)get_int(v, l); break;
+	case M_ATTR_CLR: m->attr_clr = (uint64_t)get_int(v, l); break;
 	}
+}
+
+static int parse_mount(struct mount_entry *m, const unsigned char *p, uint32_t len)
+{
+	int rc = each_record(p, len, mount_field, m);
 	if (!m->source)
 		m->source = get_str((const unsigned char *)"", 0);
 	if (!m->type)
@@ -272,74 +288,55 @@ static int parse_mount(struct mount_entry *m, const unsigned char *p, uint32_t l
 	return rc;
 }
 
+static void device_field(void *obj, int tag, const unsigned char *v, uint32_t l)
+{
+	struct device_entry *d = obj;
+	switch (tag) {
+	case D_PATH: d->path = get_str(v, l); break;
+	case D_TYPE: d->type = (int)get_int(v, l); break;
+	case D_MAJOR: d->major = (uint32_t)get_int(v, l); break;
+	case D_MINOR: d->minor = (uint32_t)get_int(v, l); break;
+	case D_MODE: d->mode = (uint32_t)get_int(v, l); break;
+	case D_UID: d->uid = get_int(v, l); break;
+	case D_GID: d->gid = get_int(v, l); break;
+	}
+}
+
 static int parse_device(struct device_entry *d, const unsigned char *p, uint32_t len)
 {
-	struct reader r = {p, p + len};
-	int tag, rc;
-	const unsigned char *v;
-	uint32_t l;
 	d->uid = d->gid = -1;
-	while ((rc = next_record(&r, &tag, &v, &l)) > 0) {
-		switch (tag) {
-		case D_PATH: d->path = get_str(v, l); break;
-		case D_TYPE: d->type = (int)get_int(v, l); break;
-		case D_MAJOR: d->major = (uint32_t)get_int(v, l); break;
-		case D_MINOR: d->minor = (uint32_t)get_int(v, l); break;
-		case D_MODE: d->mode = (uint32_t)get_int(v, l); break;
-		case D_UID: d->uid = get_int(v, l); break;
-		case D_GID: d->gid = get_int(v, l); break;
-		}
-	}
-	return rc;
+	return each_record(p, len, device_field, d);
 }
 
-static int parse_hook(struct hook *h, const unsigned char *p, uint32_t len)
+static void hook_field(void *obj, int tag, const unsigned char *v, uint32_t l)
 {
-	struct reader r = {p, p + len};
-	int tag, rc;
-	const unsigned char *v;
-	uint32_t l;
-	while ((rc = next_record(&r, &tag, &v, &l)) > 0) {
-		switch (tag) {
-		case H_PATH: h->path = get_str(v, l); break;
-		case H_ARG: strv_add(&h->args, get_str(v, l)); break;
-		case H_ENV: strv_add(&h->env, get_str(v, l)); break;
-		case H_TIMEOUT: h->has_timeout = 1; h->timeout = get_int(v, l); break;
-		}
+	struct hook *h = obj;
+	switch (tag) {
+	case H_PATH: h->path = get_str(v, l); break;
+	case H_ARG: strv_add(&h->args, get_str(v, l)); break;
+	case H_ENV: strv_add(&h->env, get_str(v, l)); break;
+	case H_TIMEOUT: h->has_timeout = 1; h->timeout = get_int(v, l); break;
 	}
-	return rc;
 }
 
-static int parse_rlimit(struct rlimit_entry *e, const unsigned char *p, uint32_t len)
+static void rlimit_field(void *obj, int tag, const unsigned char *v, uint32_t l)
 {
-	struct reader r = {p, p + len};
-	int tag, rc;
-	const unsigned char *v;
-	uint32_t l;
-	while ((rc = next_record(&r, &tag, &v, &l)) > 0) {
-		switch (tag) {
-		case R_RESOURCE: e->resource = (int)get_int(v, l); break;
-		case R_SOFT: e->soft = (uint64_t)get_int(v, l); break;
-		case R_HARD: e->hard = (uint64_t)get_int(v, l); break;
-		case R_NAME: e->name = get_str(v, l); break;
-		}
+	struct rlimit_entry *e = obj;
+	switch (tag) {
+	case R_RESOURCE: e->resource = (int)get_int(v, l); break;
+	case R_SOFT: e->soft = (uint64_t)get_int(v, l); break;
+	case R_HARD: e->hard = (uint64_t)get_int(v, l); break;
+	case R_NAME: e->name = get_str(v, l); break;
 	}
-	return rc;
 }
 
-static int parse_sysctl(struct sysctl_entry *e, const unsigned char *p, uint32_t len)
+static void sysctl_field(void *obj, int tag, const unsigned char *v, uint32_t l)
 {
-	struct reader r = {p, p + len};
-	int tag, rc;
-	const unsigned char *v;
-	uint32_t l;
-	while ((rc = next_record(&r, &tag, &v, &l)) > 0) {
-		switch (tag) {
-		case S_KEY: e->key = get_str(v, l); break;
-		case S_VALUE: e->value = get_str(v, l); break;
-		}
+	struct sysctl_entry *e = obj;
+	switch (tag) {
+	case S_KEY: e->key = get_str(v, l); break;
+	case S_VALUE: e->value = get_str(v, l); break;
 	}
-	return rc;
 }
 
 static int parse_config(struct init_config *c, const unsigned char *p, size_t len)
@@ -387,17 +384,17 @@ static int parse_config(struct init_config *c, const unsigned char *p, size_t le
 				return -1;
 			break;
 		case T_HOOK_CREATE_CONTAINER:
-			if (parse_hook(ADD(c->create_hooks, c->ncreate_hooks), v, l) < 0)
+			if (each_record(v, l, hook_field, ADD(c->create_hooks, c->ncreate_hooks)) < 0)
 				return -1;
 			break;
 		case T_HOOK_START_CONTAINER:
-			if (parse_hook(ADD(c->start_hooks, c->nstart_hooks), v, l) < 0)
+			if (each_record(v, l, hook_field, ADD(c->start_hooks, c->nstart_hooks)) < 0)
 				return -1;
 			break;
 		case T_HOSTNAME: c->hostname = get_str(v, l); break;
 		case T_DOMAINNAME: c->domainname = get_str(v, l); break;
 		case T_SYSCTL:
-			if (parse_sysctl(ADD(c->sysctls, c->nsysctls), v, l) < 0)
+			if (each_record(v, l, sysctl_field, ADD(c->sysctls, c->nsysctls)) < 0)
 				return -1;
 			break;
 		case T_READONLY_PATH: strv_add(&c->readonly_paths, get_str(v, l)); break;
@@ -422,7 +419,7 @@ static int parse_config(struct init_config *c, const unsigned char *p, size_t le
 		case T_CAP_INHERITABLE: c->cap_inheritable = (uint64_t)i; break;
 		case T_CAP_AMBIENT: c->cap_ambient = (uint64_t)i; break;
 		case T_RLIMIT:
-			if (parse_rlimit(ADD(c->rlimits, c->nrlimits), v, l) < 0)
+			if (each_record(v, l, rlimit_field, ADD(c->rlimits, c->nrlimits)) < 0)
 				return -1;
 			break;
 		case T_OOM_SCORE_ADJ: c->has_oom_score_adj = 1; c->oom_score_adj = (int)i; break;

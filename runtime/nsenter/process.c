@@ -136,23 +136,29 @@ static int mount_dev_console(const char *slave_path)
 	return 0;
 }
 
+// attach_fd makes msg carry fd in an SCM_RIGHTS message held in cbuf.
+static void attach_fd(struct msghdr *msg, char cbuf[CMSG_SPACE(sizeof(int))], int fd)
+{
+	memset(cbuf, 0, CMSG_SPACE(sizeof(int)));
+	msg->msg_control = cbuf;
+	msg->msg_controllen = CMSG_SPACE(sizeof(int));
+	struct cmsghdr *cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
 // send_master hands the pty master to the console socket (SCM_RIGHTS), the
 // slave's path as the data, as runc does.
 static int send_master(int sock, const char *slave_path, int master)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
 	struct iovec iov = {(void *)slave_path, strlen(slave_path)};
 	struct msghdr msg = {0};
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
+	attach_fd(&msg, cbuf, master);
 	for (;;) {
 		// MSG_NOSIGNAL: a receiver gone away is an error to report, not a
 		// SIGPIPE that kills the init silently.
@@ -541,16 +547,8 @@ static int send_listener_fd(const char *path, int fd, const char *state)
 		struct msghdr msg = {0};
 		msg.msg_iov = &iov;
 		msg.msg_iovlen = 1;
-		if (first) {
-			memset(cbuf, 0, sizeof(cbuf));
-			msg.msg_control = cbuf;
-			msg.msg_controllen = sizeof(cbuf);
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
+		if (first)
+			attach_fd(&msg, cbuf, fd);
 		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)

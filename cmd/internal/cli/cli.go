@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"hutch.dev/hutch/errdefs"
 )
@@ -65,4 +66,24 @@ func (l *stringList) String() string {
 // ListVarP defines a repeatable string flag on fs.
 func ListVarP(fs *pflag.FlagSet, p *[]string, name, short, usage string) {
 	fs.VarP((*stringList)(p), name, short, usage)
+}
+
+// MakeRaw puts the terminal fd in raw mode (as cfmakeraw) and returns the
+// undo.
+func MakeRaw(fd int) (restore func(), err error) {
+	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, err
+	}
+	saved := *tio
+	raw := *tio
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, err
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, &saved) }, nil
 }

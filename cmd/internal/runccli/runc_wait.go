@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hutch.dev/hutch/cmd/internal/cli"
 	"hutch.dev/hutch/errdefs"
 	"hutch.dev/hutch/internal/fdpass"
 	"hutch.dev/hutch/runtime"
@@ -142,7 +143,7 @@ func reap(pid int) (int, bool) {
 type ttyRelay struct {
 	local, remote *os.File
 	master        *os.File
-	restore       *unix.Termios
+	restore       func() // the terminal's mode before raw, or nil
 	outDone       chan struct{}
 }
 
@@ -161,16 +162,8 @@ func (t *ttyRelay) receive() error {
 		return fmt.Errorf("receive the pty master: %w", err)
 	}
 	t.master = master
-	if tio, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
-		saved := *tio
-		t.restore = &saved
-		raw := *tio
-		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		raw.Oflag &^= unix.OPOST
-		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		raw.Cflag &^= unix.CSIZE | unix.PARENB
-		raw.Cflag |= unix.CS8
-		unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, &raw)
+	if restore, err := cli.MakeRaw(int(os.Stdin.Fd())); err == nil {
+		t.restore = restore
 	}
 	t.outDone = make(chan struct{})
 	go func() {
@@ -203,7 +196,7 @@ func (t *ttyRelay) drain() {
 
 func (t *ttyRelay) Close() {
 	if t.restore != nil {
-		unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, t.restore)
+		t.restore()
 	}
 	if t.master != nil {
 		t.master.Close()
