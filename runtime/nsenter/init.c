@@ -73,14 +73,14 @@ int failx(const char *fmt, ...)
 	return -1;
 }
 
-void init_trace(const char *what)
+void hutch_trace(const char *stage, const char *what)
 {
 	const char *t = getenv("HUTCH_TRACE");
 	if (t && *t) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		fprintf(stderr, "[%9.2f %d] init: %s\n",
-			(double)(ts.tv_sec % 1000) * 1000 + ts.tv_nsec / 1e6, getpid(), what);
+		fprintf(stderr, "[%9.2f %d] %s: %s\n",
+			(double)(ts.tv_sec % 1000) * 1000 + ts.tv_nsec / 1e6, getpid(), stage, what);
 	}
 }
 
@@ -477,7 +477,7 @@ static int read_config(struct init_config *c)
 // fifo until `start` opens it, then runs the startContainer hooks.
 static int wait_for_start(struct init_config *c)
 {
-	init_trace("ready");
+	hutch_trace("init", "ready");
 	if (sync_send_type(c, "ready") < 0)
 		return -1;
 	char path[32];
@@ -547,7 +547,7 @@ static int session_and_keyring(struct init_config *c)
 
 static int standard_init(struct init_config *c)
 {
-	init_trace("config received");
+	hutch_trace("init", "config received");
 	c->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->proc_fd < 0)
 		return fail("open /proc");
@@ -561,7 +561,7 @@ static int standard_init(struct init_config *c)
 	} else if (enter_root_without_mountns(c) < 0) {
 		return -1;
 	}
-	init_trace("rootfs done");
+	hutch_trace("init", "rootfs done");
 	if (c->terminal && setup_console(c, c->has_mnt) < 0)
 		return -1;
 	if (c->has_uts && set_hostnames(c) < 0)

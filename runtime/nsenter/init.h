@@ -226,7 +226,9 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int failx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // errstr is strerror(err) with the first letter lower-cased.
 const char *errstr(int err);
-void init_trace(const char *what);
+// hutch_trace prints "[ms pid] stage: what" on stderr under HUTCH_TRACE=1,
+// on the same CLOCK_MONOTONIC timeline as the Go side's trace.
+void hutch_trace(const char *stage, const char *what);
 
 // --- init.c ---
 // hutch_init runs the container init (or an exec'd process) from the

@@ -32,16 +32,8 @@ static int sync_fd = -1;
 
 static void send_line(const char *line)
 {
-	size_t len = strlen(line), off = 0;
-	while (off < len) {
-		ssize_t n = write(sync_fd, line + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			_exit(1);
-		}
-		off += (size_t)n;
-	}
+	if (write_all(sync_fd, line, strlen(line)) < 0)
+		_exit(1);
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2))) bail(const char *fmt, ...)
@@ -101,20 +93,9 @@ static int ns_flag(const char *type)
 	return 0;
 }
 
-static void trace(const char *what)
-{
-	const char *t = getenv("HUTCH_TRACE");
-	if (t && *t) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		fprintf(stderr, "[%9.2f %d] nsenter: %s\n",
-			(double)(ts.tv_sec % 1000) * 1000 + ts.tv_nsec / 1e6, getpid(), what);
-	}
-}
-
 void hutch_nsenter(void)
 {
-	trace("constructor");
+	hutch_trace("nsenter", "constructor");
 	const char *env = getenv("_HUTCH_INITPIPE");
 	if (!env)
 		return;
@@ -232,13 +213,13 @@ void hutch_nsenter(void)
 		}
 		// The child must die with nobody to talk to rather than linger.
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-		trace("forked, done");
+		hutch_trace("nsenter", "forked, done");
 		hutch_init(sync_fd);
 	}
 	// "pid 0": the process the parent started is the one that goes on.
 	// Its own getpid() may be 1, if the parent cloned it into a new pid
 	// namespace; the parent knows its real pid.
 	send_line("pid 0\n");
-	trace("done");
+	hutch_trace("nsenter", "done");
 	hutch_init(sync_fd);
 }

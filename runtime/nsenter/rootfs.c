@@ -1163,10 +1163,10 @@ int setup_rootfs(struct init_config *c)
 	int rootfd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return fail("open %s", c->rootfs);
-	init_trace("root prepared");
+	hutch_trace("init", "root prepared");
 	int rc = mount_all(c, rootfd);
 	if (rc == 0) {
-		init_trace("mounts done");
+		hutch_trace("init", "mounts done");
 		if (!c->dev_host_bind)
 			rc = create_devices(c, rootfd);
 	}
@@ -1178,7 +1178,7 @@ int setup_rootfs(struct init_config *c)
 	if (c->ncreate_hooks > 0 &&
 	    run_hooks("createContainer", c->create_hooks, c->ncreate_hooks, c->state_created) < 0)
 		return -1;
-	init_trace("devices and hooks done");
+	hutch_trace("init", "devices and hooks done");
 	return c->no_pivot ? move_root(c->rootfs) : pivot_root_dot(c->rootfs);
 }
 
