@@ -235,11 +235,7 @@ func (e *Engine) nameServerOf(eps []namedEndpoint) (netip.Addr, error) {
 		if ep.name == network.DefaultNetwork {
 			continue
 		}
-		nm, err := e.Networks()
-		if err != nil {
-			return netip.Addr{}, err
-		}
-		n, err := nm.Inspect(ep.name)
+		_, n, err := e.inspectNetwork(ep.name)
 		if err != nil {
 			return netip.Addr{}, err
 		}
@@ -261,17 +257,13 @@ func (e *Engine) hostGateway(r *record) (netip.Addr, error) {
 	if !needed {
 		return netip.Addr{}, nil
 	}
-	nm, err := e.Networks()
-	if err != nil {
-		return netip.Addr{}, err
-	}
 	name := network.DefaultNetwork
 	if r.NetworkSettings != nil {
 		if eps := orderedEndpoints(r.NetworkSettings); len(eps) > 0 {
 			name = eps[0].name
 		}
 	}
-	n, err := nm.Inspect(name)
+	_, n, err := e.inspectNetwork(name)
 	if err != nil {
 		return netip.Addr{}, err
 	}

@@ -77,6 +77,19 @@ func (e *Engine) Networks() (*network.Manager, error) {
 	return network.Open(e.Root, e.Runroot, opts...)
 }
 
+// inspectNetwork opens the networks and looks name up.
+func (e *Engine) inspectNetwork(name string) (*network.Manager, *network.Network, error) {
+	nm, err := e.Networks()
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := nm.Inspect(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nm, n, nil
+}
+
 // usesNetworkManager tells whether the mode puts the container on a
 // bridge network (the default one, or a user-defined one by name).
 func usesNetworkManager(mode string) bool {

@@ -111,11 +111,7 @@ func (e *Engine) netnsLive(r *record) bool {
 // network again. The record and the attachment change under the
 // container's lock.
 func (e *Engine) NetworkConnect(ctx context.Context, name, ref string, o ConnectOptions) error {
-	nm, err := e.Networks()
-	if err != nil {
-		return err
-	}
-	n, err := nm.Inspect(name)
+	nm, n, err := e.inspectNetwork(name)
 	if err != nil {
 		return err
 	}
@@ -266,11 +262,7 @@ func (e *Engine) NetworkUsers(n *network.Network) ([]string, error) {
 // uses, running or stopped, is refused with the containers named: the
 // stopped ones could not start again without it.
 func (e *Engine) NetworkRemove(name string) error {
-	nm, err := e.Networks()
-	if err != nil {
-		return err
-	}
-	n, err := nm.Inspect(name)
+	nm, n, err := e.inspectNetwork(name)
 	if err != nil {
 		return err
 	}

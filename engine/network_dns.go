@@ -133,12 +133,7 @@ func (e *Engine) RunDNSServer(name string, ready *os.File, log *slog.Logger) err
 		}
 	}
 	defer say("error the name server ended at start")
-	nm, err := e.Networks()
-	if err != nil {
-		say("error %v", err)
-		return err
-	}
-	n, err := nm.Inspect(name)
+	nm, n, err := e.inspectNetwork(name)
 	if err == nil && n.Default {
 		err = errdefs.InvalidArgument("network %q: the default network has no name server", n.Name)
 	}
