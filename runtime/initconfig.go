@@ -118,7 +118,7 @@ func (cfg *initConfig) encode() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := encodeProcess(w, cfg.Process, cfg.Kind == initStandard); err != nil {
+	if err := encodeProcess(w, cfg.Process); err != nil {
 		return nil, err
 	}
 	return w.b, nil
@@ -283,7 +283,7 @@ func encodeHooks(w *configWriter, tag int, hooks []specs.Hook) {
 }
 
 // encodeProcess: the process's own attributes, for both inits.
-func encodeProcess(w *configWriter, p *specs.Process, standard bool) error {
+func encodeProcess(w *configWriter, p *specs.Process) error {
 	w.strs(nsenter.TArg, p.Args)
 	w.strs(nsenter.TEnv, p.Env)
 	w.str(nsenter.TCwd, p.Cwd)

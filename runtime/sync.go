@@ -76,10 +76,6 @@ func (p *syncPipe) sendConfig(cfg *initConfig) error {
 
 func (p *syncPipe) sendType(t string) error { return p.send(syncMsg{Type: t}) }
 
-func (p *syncPipe) sendError(err error) error {
-	return p.send(syncMsg{Type: msgError, Message: err.Error()})
-}
-
 // recvLine reads one line; io.EOF when the peer closed the socket.
 func (p *syncPipe) recvLine() ([]byte, error) {
 	line, err := p.r.ReadBytes('\n')

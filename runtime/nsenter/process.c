@@ -515,8 +515,9 @@ int enter_cwd(struct init_config *c)
 
 // --- seccomp ---
 
-// send_listener_fd is seccomp.SendListenerFd: connect to the agent and
-// send the state with the listener fd on the first part of it.
+// send_listener_fd hands the listener to the seccomp agent, as the
+// runtime spec describes: connect to its socket and send the container
+// process state, with the listener fd on the first part of it.
 static int send_listener_fd(const char *path, int fd, const char *state)
 {
 	size_t len = state ? strlen(state) : 0;

@@ -7,8 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SendListenerFd hands a seccomp listener fd to the agent listening at
-// listenerPath, as the runtime-spec's seccomp section describes: it connects
+// SendListenerFd is the tests' stand-in for the runtime's init (which
+// does this in C, runtime/nsenter/process.c): it hands a seccomp listener
+// fd to the agent listening at listenerPath, as the runtime-spec's seccomp section describes: it connects
 // to the unix socket and sends stateJSON, a specs.ContainerProcessState whose
 // fds names the fd ("seccompFd"), with fd attached as SCM_RIGHTS on the same
 // message. The connection is closed afterwards; fd stays open for the
