@@ -35,17 +35,19 @@ func openPTY(t *testing.T) (*os.File, *os.File) {
 	return master, slave
 }
 
-// runOnTTY runs hutch args... on a terminal of its own sized rows x cols,
-// types input, and returns what the terminal showed and the exit code.
-func (e *engineT) runOnTTY(rows, cols uint16, input string, args ...string) (string, int) {
-	e.t.Helper()
-	master, slave := openPTY(e.t)
-	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
-	cmd := e.command(e.t.Context(), args...)
+// runOnPTY runs cmd on a terminal of its own (its controlling tty, as
+// stdin, stdout and stderr), sized rows x cols unless both are 0, types
+// input, and returns what the terminal showed and cmd's Wait error.
+func runOnPTY(t *testing.T, cmd *exec.Cmd, rows, cols uint16, input string) (string, error) {
+	t.Helper()
+	master, slave := openPTY(t)
+	if rows > 0 || cols > 0 {
+		unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	slave.Close()
 	var out bytes.Buffer
@@ -66,17 +68,27 @@ func (e *engineT) runOnTTY(rows, cols uint16, input string, args ...string) (str
 		master.Write([]byte(input))
 	}
 	err := cmd.Wait()
+	// Drain what the terminal still holds; the bound only keeps a
+	// lingering holder of the slave from blocking the test.
 	select {
 	case <-readDone:
-	case <-time.After(2 * time.Second):
+	case <-time.After(5 * time.Second):
 	}
+	return out.String(), err
+}
+
+// runOnTTY runs hutch args... on a terminal of its own sized rows x cols,
+// types input, and returns what the terminal showed and the exit code.
+func (e *engineT) runOnTTY(rows, cols uint16, input string, args ...string) (string, int) {
+	e.t.Helper()
+	out, err := runOnPTY(e.t, e.command(e.t.Context(), args...), rows, cols, input)
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		e.t.Fatal(err)
 	}
-	return out.String(), code
+	return out, code
 }
 
 func TestEngineTTY(t *testing.T) {

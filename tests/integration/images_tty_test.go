@@ -1,14 +1,11 @@
 package integration
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestImagesPullProgressOnTerminal: on a terminal, pull draws a progress
@@ -23,36 +20,12 @@ func TestImagesPullProgressOnTerminal(t *testing.T) {
 	h.ok("push", ref)
 
 	root := t.TempDir()
-	master, slave := openPTY(t)
 	cmd := exec.Command(hutchBin, "--root", root, "pull", ref)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(root, "docker-config"))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	s, err := runOnPTY(t, cmd, 0, 0, "")
+	if err != nil {
+		t.Fatalf("pull on a terminal: %v\n%q", err, s)
 	}
-	slave.Close()
-	var out bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				close(done)
-				return
-			}
-		}
-	}()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("pull on a terminal: %v\n%q", err, out.String())
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
-	s := out.String()
 	if !strings.Contains(s, "\r\x1b[K") || !strings.Contains(s, "Copying blob sha256:") || !strings.Contains(s, " done") {
 		t.Errorf("no progress lines drawn in place on the terminal:\n%q", s)
 	}
