@@ -140,6 +140,33 @@ func (e *engineT) runIn(stdin string, args ...string) engineResult {
 
 func (e *engineT) run(args ...string) engineResult { return e.runIn("", args...) }
 
+// runParallel runs hutch with args(i) for i in [0, n) all at once, reports
+// every failure, and returns each run's trimmed stdout ("" where it failed).
+func (e *engineT) runParallel(n int, args func(i int) []string) []string {
+	e.t.Helper()
+	outs := make([]string, n)
+	errs := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.run(args(i)...)
+			if r.Code != 0 {
+				errs <- r.String()
+				return
+			}
+			outs[i] = strings.TrimSpace(r.Stdout)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		e.t.Error(msg)
+	}
+	return outs
+}
+
 // ok runs hutch and fails the test unless it exits 0; it returns stdout.
 func (e *engineT) ok(args ...string) string {
 	e.t.Helper()

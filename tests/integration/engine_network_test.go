@@ -845,26 +845,9 @@ func TestEngineNetworkParallel50(t *testing.T) {
 	e := newNetEngine(t)
 	prefix := e.createNetwork("hnet-par")
 	const n = 50
-	ids := make([]string, n)
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := e.run("run", "-d", "--network", "hnet-par", e.image, "sleep", "1000")
-			if r.Code != 0 {
-				errs <- r.String()
-				return
-			}
-			ids[i] = strings.TrimSpace(r.Stdout)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for s := range errs {
-		t.Error(s)
-	}
+	ids := e.runParallel(n, func(int) []string {
+		return []string{"run", "-d", "--network", "hnet-par", e.image, "sleep", "1000"}
+	})
 	seen := map[string]string{}
 	for _, id := range ids {
 		if id == "" {

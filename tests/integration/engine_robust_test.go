@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -155,26 +154,9 @@ func TestEngineFailedStartLeavesNothing(t *testing.T) {
 func TestEngineConcurrentRunRm(t *testing.T) {
 	e := newEngine(t)
 	const n = 100
-	ids := make([]string, n)
-	var wg sync.WaitGroup
-	errs := make(chan string, 2*n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := e.run("run", "-d", "--name", fmt.Sprintf("c%03d", i), e.image, "sleep", "1000")
-			if r.Code != 0 {
-				errs <- r.String()
-				return
-			}
-			ids[i] = strings.TrimSpace(r.Stdout)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for msg := range errs {
-		t.Error(msg)
-	}
+	ids := e.runParallel(n, func(i int) []string {
+		return []string{"run", "-d", "--name", fmt.Sprintf("c%03d", i), e.image, "sleep", "1000"}
+	})
 	if t.Failed() {
 		return
 	}
@@ -188,21 +170,7 @@ func TestEngineConcurrentRunRm(t *testing.T) {
 	if got := strings.Fields(e.ok("ps", "-q", "--no-trunc")); len(got) != n {
 		t.Errorf("ps shows %d running containers, want %d", len(got), n)
 	}
-	errs = make(chan string, n)
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if r := e.run("rm", "-f", id); r.Code != 0 {
-				errs <- r.String()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for msg := range errs {
-		t.Error(msg)
-	}
+	e.runParallel(n, func(i int) []string { return []string{"rm", "-f", ids[i]} })
 	if got := e.ok("ps", "-aq"); got != "" {
 		t.Errorf("ps -a after rm -f of all: %q", got)
 	}
